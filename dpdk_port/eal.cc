@@ -1,0 +1,248 @@
+// EAL arguments, isolated initialisation and clean shut-down.
+#include "eal.hh"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ftw.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_log.h>
+#include <rte_pci.h>
+
+#include "dpdk_port.hh"
+
+namespace dshim::dpdk {
+namespace {
+
+// "0,1,4-7" for the CPUs in set, as EAL's --lcores cpuset syntax wants.
+std::string cpu_list(const cpu_set_t& set) {
+    std::string out;
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE) {
+        if (!CPU_ISSET(cpu, &set)) {
+            ++cpu;
+            continue;
+        }
+        int last = cpu;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) {
+            ++last;
+        }
+        if (!out.empty()) {
+            out += ',';
+        }
+        out += std::to_string(cpu);
+        if (last > cpu) {
+            out += '-' + std::to_string(last);
+        }
+        cpu = last + 1;
+    }
+    return out;
+}
+
+bool parse_mac_string(const char* s) {
+    unsigned v[6];
+    char tail;
+    return std::sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) == 6;
+}
+
+}  // namespace
+
+bool build_eal_args(const dshim_port_config& cfg, std::vector<std::string>& args, bool& is_pci, std::string& err) {
+    args.clear();
+    if (cfg.device == nullptr || *cfg.device == '\0') {
+        err = "no DPDK device given (DSHIM_PORT)";
+        return false;
+    }
+    std::string device = cfg.device;
+    if (device.find_first_of(" \t\n") != std::string::npos) {
+        err = "DPDK device '" + device + "' contains blanks (DSHIM_PORT)";
+        return false;
+    }
+    std::string name = device.substr(0, device.find(','));
+    struct rte_pci_addr pci {};
+    is_pci = rte_pci_addr_parse(name.c_str(), &pci) == 0;
+    if (!is_pci && name.rfind("net_", 0) != 0) {
+        err = "DPDK device '" + device + "' is neither a PCI address nor a net_* vdev (DSHIM_PORT)";
+        return false;
+    }
+    if (cfg.mac != nullptr && *cfg.mac != '\0' && !parse_mac_string(cfg.mac)) {
+        err = "bad MAC address '" + std::string(cfg.mac) + "' (DSHIM_MAC)";
+        return false;
+    }
+    if (cfg.log_level < 1 || cfg.log_level > 8) {
+        err = "DPDK log level must be 1..8";
+        return false;
+    }
+
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) != 0 || CPU_COUNT(&set) == 0) {
+        CPU_ZERO(&set);
+        CPU_SET(0, &set);
+    }
+
+    args.emplace_back("dshim");
+    // lcore 0 may run anywhere the caller may: EAL pins nothing narrower and
+    // its control threads get the same set.
+    args.emplace_back("--lcores=0@(" + cpu_list(set) + ")");
+    args.emplace_back("--file-prefix=dshim" + std::to_string(getpid()));
+    args.emplace_back("--no-shconf");
+    args.emplace_back("--no-telemetry");
+    args.emplace_back("--log-level=" + std::to_string(cfg.log_level));
+    if (cfg.hugepages) {
+        args.emplace_back("--huge-unlink");
+    } else {
+        args.emplace_back("--no-huge");
+        args.emplace_back("-m");
+        args.emplace_back(std::to_string(cfg.mem_mb ? cfg.mem_mb : 512));
+    }
+    if (is_pci) {
+        args.emplace_back("-a");
+        args.emplace_back(device);
+    } else {
+        args.emplace_back("--no-pci");
+        std::string vdev = device;
+        if (cfg.mac != nullptr && *cfg.mac != '\0' && vdev.find(",mac=") == std::string::npos) {
+            vdev += ",mac=";
+            vdev += cfg.mac;
+        }
+        args.emplace_back("--vdev=" + vdev);
+    }
+    if (cfg.eal_args != nullptr) {
+        std::string extra = cfg.eal_args;
+        size_t i = 0;
+        while (i < extra.size()) {
+            size_t j = extra.find_first_of(" \t\n", i);
+            if (j == std::string::npos) {
+                j = extra.size();
+            }
+            if (j > i) {
+                args.emplace_back(extra.substr(i, j - i));
+            }
+            i = j + 1;
+        }
+    }
+    return true;
+}
+
+namespace {
+
+struct isolated_job {
+    void (*thread_init)();
+    int (*fn)(void*);
+    void* arg;
+    int result;
+};
+
+void* isolated_main(void* p) {
+    auto* job = static_cast<isolated_job*>(p);
+    if (job->thread_init != nullptr) {
+        job->thread_init();
+    }
+    job->result = job->fn(job->arg);
+    return nullptr;
+}
+
+}  // namespace
+
+int run_isolated(void (*thread_init)(), int (*fn)(void*), void* arg) noexcept {
+    cpu_set_t affinity;
+    bool have_affinity = pthread_getaffinity_np(pthread_self(), sizeof(affinity), &affinity) == 0;
+    int saved_optind = optind, saved_opterr = opterr, saved_optopt = optopt;
+    char* saved_optarg = optarg;
+
+    // Threads inherit the creator's mask: the helper, and every thread EAL
+    // or a PMD starts from it, then block all signals, so Ctrl-C and friends
+    // reach the application's threads only.
+    sigset_t all, saved_mask;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved_mask);
+
+    isolated_job job{thread_init, fn, arg, -EINVAL};
+    pthread_t tid;
+    int rc = pthread_create(&tid, nullptr, isolated_main, &job);
+    pthread_sigmask(SIG_SETMASK, &saved_mask, nullptr);
+    if (rc == 0) {
+        pthread_setname_np(tid, "dshim-attach");
+        pthread_join(tid, nullptr);
+    }
+
+    optind = saved_optind;
+    opterr = saved_opterr;
+    optopt = saved_optopt;
+    optarg = saved_optarg;
+    if (have_affinity) {
+        pthread_setaffinity_np(pthread_self(), sizeof(affinity), &affinity);
+    }
+    return rc == 0 ? job.result : -rc;
+}
+
+int eal_session::init(const std::vector<std::string>& args, std::string& err) {
+    _args = args;
+    _argv.clear();
+    for (std::string& s : _args) {
+        _argv.push_back(s.data());
+    }
+    _argv.push_back(nullptr);
+    // EAL logs to stdout (and syslog) by default: a host program's stdout
+    // is its output, so send DPDK's messages to stderr instead.
+    rte_openlog_stream(stderr);
+    int argc = int(_argv.size() - 1);
+    _tried = true;
+    int rc = rte_eal_init(argc, _argv.data());
+    const char* rd = rte_eal_get_runtime_dir();
+    if (rd != nullptr) {
+        _runtime_dir = rd;
+    }
+    if (rc < 0) {
+        int e = rte_errno ? rte_errno : EINVAL;
+        std::string cmd;
+        for (const std::string& a : _args) {
+            cmd += (cmd.empty() ? "" : " ") + a;
+        }
+        err = std::string("rte_eal_init failed: ") + rte_strerror(e) + " (EAL args: " + cmd + ")";
+        if (e == EALREADY) {
+            err = "DPDK is already initialised in this process (one attach per process)";
+        }
+        return -e;
+    }
+    _up = true;
+    return 0;
+}
+
+void eal_session::cleanup() noexcept {
+    if (_up) {
+        rte_eal_cleanup();
+        _up = false;
+    }
+    if (!_runtime_dir.empty()) {
+        remove_tree(_runtime_dir);
+        _runtime_dir.clear();
+    }
+}
+
+void remove_tree(const std::string& dir) noexcept {
+    if (dir.empty() || dir == "/") {
+        return;
+    }
+    nftw(
+        dir.c_str(),
+        [](const char* path, const struct stat*, int type, struct FTW*) -> int {
+            if (type == FTW_DP || type == FTW_D) {
+                rmdir(path);
+            } else {
+                unlink(path);
+            }
+            return 0;
+        },
+        8, FTW_DEPTH | FTW_PHYS);
+}
+
+}  // namespace dshim::dpdk

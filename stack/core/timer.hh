@@ -1,0 +1,46 @@
+// Timers (the kernel's timer_list + a single-level timing wheel). One wheel
+// per stack, driven by the stack's clock in its poll pass; owned by the stack
+// lock. Arming and cancelling are O(1) and never allocate; a timer far in the
+// future stays in its slot and is skipped until its time comes round.
+#pragma once
+#include <cstdint>
+#include "core/clock.hh"
+#include "core/list.hh"
+
+namespace dshim {
+
+struct timer_list {
+    list_head node;
+    nsec_t expires = TIME_NEVER;
+    void (*fn)(void* arg) = nullptr;
+    void* arg = nullptr;
+
+    bool pending() const { return node.linked(); }
+};
+
+class timer_wheel {
+public:
+    static constexpr nsec_t tick_ns = NSEC_PER_MSEC;
+    static constexpr unsigned slots = 4096;
+
+    explicit timer_wheel(nsec_t now) : _last_tick(now / tick_ns) {}
+    timer_wheel(const timer_wheel&) = delete;
+    timer_wheel& operator=(const timer_wheel&) = delete;
+
+    // mod_timer: (re)arms t to fire at `expires` (absolute ns).
+    void mod_timer(timer_list* t, nsec_t expires);
+    // del_timer: cancels; a no-op when not pending.
+    void del_timer(timer_list* t) { if (t->pending()) { t->node.del(); --_count; } t->expires = TIME_NEVER; }
+    // Runs every timer due at `now`. Returns how many fired.
+    unsigned run(nsec_t now);
+    // The earliest expiry of any pending timer, TIME_NEVER if none.
+    nsec_t next_expiry() const;
+    unsigned count() const { return _count; }
+
+private:
+    list_head _slot[slots];
+    uint64_t _last_tick;  // every tick <= this has been run
+    unsigned _count = 0;
+};
+
+}  // namespace dshim
