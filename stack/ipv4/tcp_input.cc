@@ -828,7 +828,13 @@ bool tcp_validate_incoming(sock* sk, const pbuf* skb, const wire::tcp_repr& th) 
         tp->rx_opt.ts_recent_stamp = net.now();
     }
     if (th.flags & TCPF_SYN) {
-        if (sk->sk_state == TCP_SYN_RECV && cb->seq == tp->irs) {
+        // Simultaneous open: the peer's SYN-ACK answering our SYN while we
+        // are in SYN_RECV is the handshake's last step (as Linux lets it pass).
+        if (sk->sk_state == TCP_SYN_RECV && !tp->icsk_parent && (th.flags & TCPF_ACK) &&
+            cb->seq + 1 == tp->rcv_nxt && th.ack == tp->snd_nxt) {
+            return true;
+        }
+        if (sk->sk_state == TCP_SYN_RECV && cb->seq == tp->irs && !(th.flags & TCPF_ACK)) {
             // Our SYN-ACK was lost: the peer repeats its SYN.
             pbuf* head = sk->sk_write_queue.front();
             if (head && (TCP_SKB_CB(head)->tcp_flags & TCPF_SYN)) {
