@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <dirent.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <rte_ethdev.h>
+#include <rte_log.h>
 
 #include "capture.hh"
 #include "dpdk_port.hh"
@@ -174,11 +176,37 @@ struct attach_job {
     port_ctx* ctx;
     std::string err;
     double eal_seconds;
+    double pool_seconds;
+    double port_seconds;
+    std::string dpdk_log;   // what DPDK logged during the attach
 };
 
-// Runs on the isolated attach thread.
+int attach_steps(attach_job* job);
+
+// Runs on the isolated attach thread. DPDK logs to stdout and syslog by
+// default; a host program's stdout is its output, so DPDK's messages are
+// kept in memory during the attach (PMDs log benign "errors" there, e.g.
+// net_tap without the multiq qdisc) and shown only when the attach fails or
+// a verbose log level was asked for; afterwards they go to stderr.
 int attach_on_thread(void* arg) {
     auto* job = static_cast<attach_job*>(arg);
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* mem = open_memstream(&buf, &len);
+    rte_openlog_stream(mem != nullptr ? mem : stderr);
+    int rc = attach_steps(job);
+    rte_openlog_stream(stderr);
+    if (mem != nullptr) {
+        std::fclose(mem);
+        if (buf != nullptr) {
+            job->dpdk_log.assign(buf, len);
+        }
+        std::free(buf);
+    }
+    return rc;
+}
+
+int attach_steps(attach_job* job) {
     const dshim_port_config& cfg = *job->cfg;
     port_ctx* c = job->ctx;
 
@@ -214,7 +242,9 @@ int attach_on_thread(void* arg) {
         socket = SOCKET_ID_ANY;
     }
     uint32_t nb = cfg.nb_mbufs ? cfg.nb_mbufs : 8191;
+    t0 = now_seconds();
     rc = c->pool.create("dshim_mbufs", nb, cfg.cache_size, socket);
+    job->pool_seconds = now_seconds() - t0;
     if (rc != 0) {
         job->err = "cannot create a mempool of " + std::to_string(nb) + " mbufs: " + std::strerror(-rc) +
                    (cfg.hugepages ? "" : " (raise the EAL memory with -m, or use fewer mbufs)");
@@ -224,6 +254,7 @@ int attach_on_thread(void* arg) {
     opt.rx_desc = cfg.rx_desc ? cfg.rx_desc : 512;
     opt.tx_desc = cfg.tx_desc ? cfg.tx_desc : 512;
     opt.mac = is_pci && cfg.mac && *cfg.mac ? cfg.mac : nullptr;
+    t0 = now_seconds();
     rc = c->dev.open(port_id, c->pool, opt, job->err);
     if (rc != 0) {
         job->err = std::string("port '") + cfg.device + "': " + job->err;
@@ -236,6 +267,7 @@ int attach_on_thread(void* arg) {
         }
         c->dev.set_capture(&c->cap);
     }
+    job->port_seconds = now_seconds() - t0;
     c->clock.start();
     cloexec_new_fds(fds_before);
 
@@ -277,8 +309,11 @@ extern "C" __attribute__((visibility("default"))) int dshim_dpdk_attach(const ds
     double t0 = now_seconds();
     *out = dshim_port{};
     out->rx_intr_fd = -1;
-    attach_job job{cfg, out, new port_ctx, {}, 0.0};
+    attach_job job{cfg, out, new port_ctx, {}, 0.0, 0.0, 0.0, {}};
     int rc = run_isolated(cfg->thread_init, attach_on_thread, &job);
+    if (!job.dpdk_log.empty() && (rc != 0 || cfg->log_level >= 7)) {
+        std::fprintf(stderr, "%s", job.dpdk_log.c_str());
+    }
     if (rc != 0) {
         bool retry_possible = !job.ctx->eal.tried();
         teardown(job.ctx);
@@ -307,6 +342,8 @@ extern "C" __attribute__((visibility("default"))) int dshim_dpdk_attach(const ds
     out->detach = op_detach;
     out->impl = c;
     out->eal_init_seconds = job.eal_seconds;
+    out->pool_seconds = job.pool_seconds;
+    out->port_seconds = job.port_seconds;
     out->attach_seconds = now_seconds() - t0;
     set_err("");
     return 0;

@@ -82,6 +82,8 @@ struct dshim_port {
     char runtime_dir[256];     // EAL's runtime directory, removed at detach
     double attach_seconds;     // wall time of the whole attach call
     double eal_init_seconds;   // of which rte_eal_init
+    double pool_seconds;       // mempool creation
+    double port_seconds;       // ethdev configure + start (+ capture open)
     // Rx interrupts for the progress thread. rx_intr_errno is 0 when they
     // work, else the errno (ENOTSUP on net_memif): pace polling instead.
     int rx_intr_errno;

@@ -191,9 +191,6 @@ int eal_session::init(const std::vector<std::string>& args, std::string& err) {
         _argv.push_back(s.data());
     }
     _argv.push_back(nullptr);
-    // EAL logs to stdout (and syslog) by default: a host program's stdout
-    // is its output, so send DPDK's messages to stderr instead.
-    rte_openlog_stream(stderr);
     int argc = int(_argv.size() - 1);
     _tried = true;
     int rc = rte_eal_init(argc, _argv.data());

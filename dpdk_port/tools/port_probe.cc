@@ -454,10 +454,10 @@ int main(int argc, char** argv) {
 
     char macbuf[18];
     std::printf("attached: port=%s mac=%s mtu=%u offloads=0x%x rx_intr=%s dlopen_s=%.4f attach_s=%.4f eal_s=%.4f "
-                "runtime_dir=%s lock=%s mbufs=%zu\n",
+                "pool_s=%.4f port_s=%.4f runtime_dir=%s lock=%s mbufs=%zu\n",
                 port.name, mac_str(port.dev->mac(), macbuf), unsigned(port.dev->mtu()), port.dev->offloads(),
                 port.rx_intr_errno == 0 ? "yes" : std::strerror(port.rx_intr_errno), t_load, port.attach_seconds,
-                port.eal_init_seconds, port.runtime_dir, port.lock_path, port.pool->capacity());
+                port.eal_init_seconds, port.pool_seconds, port.port_seconds, port.runtime_dir, port.lock_path, port.pool->capacity());
     std::fflush(stdout);
 
     if (port.link_wait(&port, 5000) != 0) {

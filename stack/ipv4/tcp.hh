@@ -15,7 +15,9 @@ extern const proto tcp_prot;
 extern const tcp_congestion_ops tcp_reno;
 
 // Maximum segment lifetime stuff and fixed protocol constants.
+#ifndef TCP_MSS_DEFAULT  // <linux/tcp.h> defines the same value as a macro
 inline constexpr uint16_t TCP_MSS_DEFAULT = 536;   // RFC 9293 §3.7.1 when no MSS option
+#endif
 inline constexpr uint16_t TCP_MIN_MSS = 88;
 inline constexpr uint32_t TCP_MAX_WINDOW = 65535;
 inline constexpr uint8_t TCP_MAX_WSCALE = 14;

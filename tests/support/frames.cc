@@ -251,70 +251,104 @@ uint32_t parsed_frame::seg_len() const noexcept {
 parsed_frame parse_frame(std::span<const std::byte> frame) {
     parsed_frame f;
     f.frame_len = frame.size();
-    auto fail = [&](wire::wire_error e, const char* layer) {
-        f.err = e;
-        f.err_layer = layer;
+    // Records the first error; returns f for the early exits.
+    auto note = [&](wire::wire_error e, const char* layer) {
+        if (f.err == wire::wire_error::none) {
+            f.err = e;
+            f.err_layer = layer;
+        }
         return f;
     };
     if (wire::wire_error e = wire::ether_repr::parse(frame, f.eth); e != wire::wire_error::none) {
-        return fail(e, "ether");
+        return note(e, "ether");
     }
     std::span<const std::byte> l3 = frame.subspan(eth_len);
     if (f.eth.ethertype == wire::ethertype_arp) {
         f.is_arp = true;
         if (wire::wire_error e = wire::arp_repr::parse(l3, f.arp); e != wire::wire_error::none) {
-            return fail(e, "arp");
+            return note(e, "arp");
         }
+        f.decoded = true;
         return f;
     }
     if (f.eth.ethertype != wire::ethertype_ipv4) {
         f.payload.assign(l3.begin(), l3.end());
+        f.decoded = true;
         return f;
     }
     f.is_ipv4 = true;
+    // A bad checksum is recorded, then the frame is decoded anyway so the
+    // failure message can say what it was.
     if (wire::wire_error e = wire::ipv4_repr::parse(l3, f.ip); e != wire::wire_error::none) {
-        return fail(e, "ipv4");
+        note(e, "ipv4");
+        if (e != wire::wire_error::bad_checksum ||
+            wire::ipv4_repr::parse(l3, f.ip, false) != wire::wire_error::none) {
+            return f;
+        }
     }
     // Ethernet padding past total_len is not part of the packet.
     std::span<const std::byte> l4 = l3.subspan(f.ip.header_len, f.ip.total_len - f.ip.header_len);
     if (f.ip.is_fragment()) {
         f.is_fragment = true;
         f.payload.assign(l4.begin(), l4.end());
+        f.decoded = true;
         return f;
     }
     switch (f.ip.proto) {
     case wire::ipproto_tcp: {
         f.is_tcp = true;
         if (wire::wire_error e = wire::tcp_repr::parse(l4, f.ip.src, f.ip.dst, f.tcp); e != wire::wire_error::none) {
-            return fail(e, "tcp");
+            note(e, "tcp");
+            if (e != wire::wire_error::bad_checksum ||
+                wire::tcp_repr::parse(l4, f.ip.src, f.ip.dst, f.tcp, false) != wire::wire_error::none) {
+                return f;
+            }
         }
         auto opts = l4.subspan(wire::tcp_min_header_len, f.tcp.header_len - wire::tcp_min_header_len);
         f.tcp_opt_bytes.assign(opts.begin(), opts.end());
         auto data = l4.subspan(f.tcp.header_len);
         f.payload.assign(data.begin(), data.end());
+        f.decoded = true;
         return f;
     }
     case wire::ipproto_udp: {
         f.is_udp = true;
         if (wire::wire_error e = wire::udp_repr::parse(l4, f.ip.src, f.ip.dst, f.udp); e != wire::wire_error::none) {
-            return fail(e, "udp");
+            note(e, "udp");
+            if (e != wire::wire_error::bad_checksum ||
+                wire::udp_repr::parse(l4, f.ip.src, f.ip.dst, f.udp, false) != wire::wire_error::none) {
+                return f;
+            }
         }
         auto data = l4.subspan(wire::udp_header_len, f.udp.len - wire::udp_header_len);
         f.payload.assign(data.begin(), data.end());
+        f.decoded = true;
         return f;
     }
     case wire::ipproto_icmp: {
         f.is_icmp = true;
-        if (wire::wire_error e = wire::icmp_repr::parse(l4, f.icmp); e != wire::wire_error::none) {
-            f.icmp.payload = {};
-            return fail(e, "icmp");
+        wire::wire_error e = wire::icmp_repr::parse(l4, f.icmp);
+        if (e == wire::wire_error::none || (e == wire::wire_error::bad_checksum && l4.size() >= wire::icmp_header_len)) {
+            if (e != wire::wire_error::none) {
+                // icmp_repr::parse has no "don't verify" mode: decode the
+                // fixed header by hand.
+                f.icmp.type = wire::load8(l4.data());
+                f.icmp.code = wire::load8(l4.data() + 1);
+                f.icmp.rest = wire::load32(l4.data() + 4);
+                f.icmp.payload = l4.subspan(wire::icmp_header_len);
+            }
+            f.payload.assign(f.icmp.payload.begin(), f.icmp.payload.end());
+            f.decoded = true;
         }
-        f.payload.assign(f.icmp.payload.begin(), f.icmp.payload.end());
         f.icmp.payload = {};
+        if (e != wire::wire_error::none) {
+            note(e, "icmp");
+        }
         return f;
     }
     default:
         f.payload.assign(l4.begin(), l4.end());
+        f.decoded = true;
         return f;
     }
 }
@@ -347,18 +381,11 @@ std::string format_ip(uint32_t a) {
     return s;
 }
 
-std::string describe(const parsed_frame& f) {
+namespace {
+
+// The line for a frame whose layers all decoded.
+std::string describe_decoded(const parsed_frame& f) {
     std::string s;
-    if (!f.ok()) {
-        appendf(s, "malformed %s (%s)", f.err_layer, wire::wire_error_name(f.err));
-        if (f.is_ipv4 && f.err_layer != std::string_view("ipv4")) {
-            s += ": " + format_ip(f.ip.src) + " > " + format_ip(f.ip.dst);
-        } else if (std::string_view(f.err_layer) != "ether") {
-            s += ": " + format_mac(f.eth.src) + " > " + format_mac(f.eth.dst);
-        }
-        appendf(s, " len %zu", f.frame_len);
-        return s;
-    }
     if (f.is_arp) {
         if (f.arp.op == wire::arp_op_request) {
             s = "arp who-has " + format_ip(f.arp.tpa) + " tell " + format_ip(f.arp.spa);
@@ -409,6 +436,26 @@ std::string describe(const parsed_frame& f) {
         return s;
     }
     appendf(s, "proto %u len %zu", unsigned(f.ip.proto), f.payload.size());
+    return s;
+}
+
+}  // namespace
+
+std::string describe(const parsed_frame& f) {
+    if (f.ok()) {
+        return describe_decoded(f);
+    }
+    std::string s;
+    appendf(s, "malformed %s (%s): ", f.err_layer, wire::wire_error_name(f.err));
+    if (f.decoded) {
+        return s + describe_decoded(f);
+    }
+    if (f.is_ipv4 && std::string_view(f.err_layer) != "ipv4") {
+        s += format_ip(f.ip.src) + " > " + format_ip(f.ip.dst) + " ";
+    } else if (std::string_view(f.err_layer) != "ether") {
+        s += format_mac(f.eth.src) + " > " + format_mac(f.eth.dst) + " ";
+    }
+    appendf(s, "len %zu", f.frame_len);
     return s;
 }
 

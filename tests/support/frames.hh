@@ -83,6 +83,10 @@ struct parsed_frame {
     // TCP option bytes as they were on the wire (for printing nop/eol).
     std::vector<std::byte> tcp_opt_bytes;
     size_t frame_len = 0;
+    // Every layer was decoded (true for good frames, and for frames whose
+    // only fault is a checksum: those are decoded without verification so
+    // describe() can still show them).
+    bool decoded = false;
     wire::wire_error err = wire::wire_error::none;
     const char* err_layer = "";
 
@@ -99,7 +103,8 @@ inline parsed_frame parse_frame(const pbuf& p) { return parse_frame(p.span()); }
 //   198.18.0.2:5000 > 198.18.0.1:53 udp len 12
 //   198.18.0.2 > 198.18.0.1 icmp echo request id 1 seq 2 len 56
 //   arp who-has 198.18.0.1 tell 198.18.0.2
-//   malformed tcp (bad_checksum): 198.18.0.2 > 198.18.0.1 len 40
+//   malformed tcp (bad_checksum): 198.18.0.2:40000 > 198.18.0.1:80 P. seq 1 ack 1 win 502 len 5
+//   malformed ipv4 (bad_total_len): 02:00:00:00:00:02 > 02:00:00:00:00:01 len 54
 std::string describe(const parsed_frame& f);
 inline std::string describe(std::span<const std::byte> frame) { return describe(parse_frame(frame)); }
 inline std::string describe(const pbuf& p) { return describe(parse_frame(p.span())); }

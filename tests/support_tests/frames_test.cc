@@ -157,19 +157,45 @@ TEST_CASE("frames: a corrupted TCP frame fails parsing with bad_checksum", "[sup
     CHECK_FALSE(p.ok());
     CHECK(p.err == wire::wire_error::bad_checksum);
     CHECK(std::string(p.err_layer) == "tcp");
-    CHECK(describe(p) == "malformed tcp (bad_checksum): 198.18.0.2 > 198.18.0.1 len " + std::to_string(f.size()));
+    // Still decoded so the failure message shows what the segment was.
+    CHECK(p.decoded);
+    CHECK(p.tcp.sport == 5);
+    CHECK(describe(p) == "malformed tcp (bad_checksum): 198.18.0.2:5 > 198.18.0.1:6 . seq 0 ack 0 win 0 len 6");
 
-    f[24] ^= std::byte{0x01};  // IPv4 header checksum
+    f[24] ^= std::byte{0x01};  // IPv4 header checksum: the first error wins
     p = parse_frame(f);
     CHECK(p.err == wire::wire_error::bad_checksum);
     CHECK(std::string(p.err_layer) == "ipv4");
+    CHECK(p.is_tcp);
+}
+
+TEST_CASE("frames: an undecodable IPv4 header prints addresses and length only", "[support][frames]") {
+    wire::tcp_repr t;
+    frame_bytes f = make_tcp_frame(client_to_server(), t);
+    f[16] = std::byte{0x10};  // total length 4096 > frame
+    parsed_frame p = parse_frame(f);
+    CHECK(p.err == wire::wire_error::bad_total_len);
+    CHECK_FALSE(p.decoded);
+    CHECK(describe(p) == "malformed ipv4 (" + std::string(wire::wire_error_name(p.err)) +
+                             "): 02:00:00:00:00:02 > 02:00:00:00:00:01 len 54");
+}
+
+TEST_CASE("frames: ICMP with a bad checksum is still decoded", "[support][frames]") {
+    wire::icmp_repr e;
+    e.type = wire::icmp_echo_reply;
+    e.rest = (3u << 16) | 4;
+    frame_bytes f = make_icmp_frame(client_to_server(), e);
+    f[34 + 2] ^= std::byte{0xff};
+    parsed_frame p = parse_frame(f);
+    CHECK(p.err == wire::wire_error::bad_checksum);
+    CHECK(describe(p) == "malformed icmp (bad_checksum): 198.18.0.2 > 198.18.0.1 icmp echo reply id 3 seq 4 len 0");
 }
 
 TEST_CASE("frames: truncated frame is malformed at the Ethernet layer", "[support][frames]") {
     std::vector<std::byte> f(10, std::byte{0});
     parsed_frame p = parse_frame(f);
     CHECK(p.err == wire::wire_error::truncated);
-    CHECK(describe(p) == "malformed ether (" + std::string(wire::wire_error_name(p.err)) + ") len 10");
+    CHECK(describe(p) == "malformed ether (" + std::string(wire::wire_error_name(p.err)) + "): len 10");
 }
 
 TEST_CASE("frames: Ethernet padding after the IPv4 packet is ignored", "[support][frames]") {

@@ -2,11 +2,13 @@
 // record bytes, file round trip.
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <unistd.h>
 #include <vector>
 #include "support/pcap.hh"
+#include "support/pcap_on_failure.hh"
 #include "support/sim_wire.hh"
 #include "support/test_pool.hh"
 
@@ -123,4 +125,25 @@ TEST_CASE("sim_wire: dump_pcap writes every captured frame with virtual timestam
         CHECK(le32(bytes, off + 8) == 60);
         CHECK(bytes[off + 16] == std::byte(uint8_t(i)));
     }
+}
+
+TEST_CASE("pcap_on_failure: names the file after the test and writes the ring", "[support][pcap]") {
+    virtual_clock clock;
+    test_pool pa(4), pb(4);
+    test_netdev a(pa), b(pb);
+    sim_wire w(clock, a, b, 1);
+    pbuf* p = pa.alloc(0, 60);
+    std::memset(p->append(60), 0x42, 60);
+    REQUIRE(a.tx_burst(&p, 1) == 1);
+    w.step();
+    ::setenv("DSHIM_TEST_PCAP_DIR", "/tmp", 1);
+    pcap_on_failure guard(w, "ab");
+    CHECK(guard.path_for("sim: loss/reorder") == "/tmp/sim__loss_reorder-ab.pcap");
+    std::string name = "dshim_support_" + std::to_string(::getpid());
+    std::string path = guard.dump_now(name);
+    REQUIRE(path == "/tmp/" + name + "-ab.pcap");
+    auto bytes = read_file(path);
+    std::remove(path.c_str());
+    CHECK(bytes.size() == 24 + 16 + 60);
+    ::unsetenv("DSHIM_TEST_PCAP_DIR");
 }

@@ -1,0 +1,411 @@
+// The dshim runtime (see runtime.hh): attach on first use, the stack lock,
+// the progress thread, event wait/notify, exit linger and fork handling.
+#include "shim/runtime.hh"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "core/socket.hh"
+#include "dpdk_port/dpdk_port.hh"
+#include "ipv4/tcp.hh"
+#include "shim/libc.hh"
+
+namespace dshim::shim {
+
+// Initialised before the library constructor below runs (priorities).
+config g_cfg __attribute__((init_priority(101)));
+thread_local bool t_in_dshim = false;
+shim_counters g_shim_counters;
+
+namespace {
+
+std::atomic<bool> g_ready{false};
+std::mutex g_attach_mu;
+std::atomic<stack*> g_stack{nullptr};
+int g_attach_err = 0;
+bool g_attach_tried = false;
+dshim_port g_port{};
+pthread_mutex_t g_stack_mu = PTHREAD_MUTEX_INITIALIZER;
+int g_wake_efd = -1;
+std::atomic<uint64_t> g_event_seq{0};
+std::atomic<int> g_sleepers{0};
+std::atomic<bool> g_stop_progress{false};
+pthread_t g_progress_thread;
+bool g_progress_started = false;
+bool g_forked_child = false;
+
+nsec_t mono_now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return nsec_t(ts.tv_sec) * NSEC_PER_SEC + nsec_t(ts.tv_nsec);
+}
+
+// Sock callbacks: count the event on the socket (edge-triggered epoll reads
+// the count from sk_user_data) and wake whoever sleeps.
+void sk_cb_notify(sock* sk) {
+    sk->sk_user_data = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(sk->sk_user_data) + 1);
+    runtime_notify();
+}
+
+std::string default_dpdk_lib_path() {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&default_dpdk_lib_path), &info) && info.dli_fname) {
+        std::string self = info.dli_fname;
+        size_t slash = self.rfind('/');
+        if (slash != std::string::npos) {
+            const std::string dir = self.substr(0, slash + 1);
+            // Installed side by side, or the build tree (shim/ and dpdk_port/).
+            for (const std::string& cand : {dir + DSHIM_DPDK_LIBRARY, dir + "../dpdk_port/" DSHIM_DPDK_LIBRARY}) {
+                if (access(cand.c_str(), R_OK) == 0) {
+                    return cand;
+                }
+            }
+            return dir + DSHIM_DPDK_LIBRARY;
+        }
+    }
+    return DSHIM_DPDK_LIBRARY;
+}
+
+void dpdk_thread_init() { t_in_dshim = true; }
+
+// The progress thread: drives the stack when no application thread does,
+// sleeping on Rx interrupts (or pacing itself where there are none) and on
+// the next timer, so an idle process burns no core.
+void* progress_main(void*) {
+    t_in_dshim = true;
+    stack* net = g_stack.load();
+    nsec_t idle_sleep_us = 20;
+    while (!g_stop_progress.load(std::memory_order_relaxed)) {
+        unsigned got = 0;
+        nsec_t next_timer = TIME_NEVER;
+        if (stack_try_lock()) {
+            got = net->poll();
+            ++g_shim_counters.passes;
+            next_timer = net->next_timer();
+            stack_unlock();
+        }
+        if (got > 0) {
+            idle_sleep_us = 20;
+            continue;
+        }
+        const nsec_t now = net->now();
+        int timeout_ms = 100;
+        if (next_timer != TIME_NEVER) {
+            const nsec_t d = next_timer > now ? next_timer - now : 0;
+            timeout_ms = int(std::min<nsec_t>((d + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, 100));
+        }
+        if (g_port.rx_intr_errno == 0) {
+            if (g_port.rx_intr_enable(&g_port) == 0) {
+                // Poll once more after arming so a frame that arrived before
+                // the arm is not left waiting for the next one.
+                unsigned late = 0;
+                if (stack_try_lock()) {
+                    late = net->poll();
+                    stack_unlock();
+                }
+                if (late == 0 && timeout_ms > 0) {
+                    (void)g_port.rx_intr_wait(&g_port, timeout_ms);
+                }
+                g_port.rx_intr_disable(&g_port);
+                continue;
+            }
+        }
+        // No interrupts (memif): adaptive pacing, at most the next timer.
+        const nsec_t cap_us = std::min<nsec_t>(nsec_t(timeout_ms) * 1000, 1000);
+        usleep(useconds_t(std::min(idle_sleep_us, cap_us)));
+        idle_sleep_us = std::min<nsec_t>(idle_sleep_us * 2, 1000);
+    }
+    return nullptr;
+}
+
+bool connections_settled(stack& net) {
+    for (list_head* n = net.all_socks.next; n != &net.all_socks; n = n->next) {
+        sock* sk = container_of(n, &sock::sk_all_node);
+        switch (sk->sk_state) {
+        case TCP_SYN_SENT:
+        case TCP_SYN_RECV:
+        case TCP_ESTABLISHED:
+        case TCP_CLOSE_WAIT:
+        case TCP_FIN_WAIT1:
+        case TCP_CLOSING:
+        case TCP_LAST_ACK:
+            if (sk->sock_is_dead() && tcp_sk(sk)->icsk_parent) {
+                continue;  // an unaccepted child: nothing of the user's
+            }
+            return false;
+        default:
+            break;
+        }
+    }
+    return true;
+}
+
+// At exit: the kernel would close every fd, and still deliver what was
+// queued. Close the dshim sockets and drive the orphans until their data and
+// FIN are acknowledged, at most DSHIM_EXIT_LINGER_S (architecture.md §4).
+void exit_linger() {
+    t_in_dshim = true;
+    stack* net = g_stack.load();
+    if (!net || g_forked_child) {
+        return;
+    }
+    fd_for_each([](int fd, dfile*) {
+        if (dfile* f = fd_remove(fd)) {
+            fd_put(f);
+        }
+    });
+    const nsec_t deadline = mono_now() + g_cfg.exit_linger_s * NSEC_PER_SEC;
+    for (;;) {
+        bool settled;
+        {
+            stack_lock lk;
+            poll_pass_locked();
+            settled = connections_settled(*net);
+        }
+        if (settled || mono_now() >= deadline) {
+            if (!settled) {
+                log_msg(1, "exit: connections still open after DSHIM_EXIT_LINGER_S=%llu s",
+                        (unsigned long long)g_cfg.exit_linger_s);
+            }
+            break;
+        }
+        usleep(50);
+    }
+    g_stop_progress.store(true);
+    if (g_progress_started) {
+        pthread_join(g_progress_thread, nullptr);
+        g_progress_started = false;
+    }
+    pthread_mutex_lock(&g_stack_mu);
+    g_stack.store(nullptr);
+    delete net;
+    if (g_port.detach) {
+        g_port.detach(&g_port);
+    }
+    // The lock stays held: nothing may use the stack any more.
+}
+
+void atfork_prepare() {
+    g_attach_mu.lock();
+    pthread_mutex_lock(&g_stack_mu);
+}
+void atfork_parent() {
+    pthread_mutex_unlock(&g_stack_mu);
+    g_attach_mu.unlock();
+}
+void atfork_child() {
+    pthread_mutex_unlock(&g_stack_mu);
+    g_attach_mu.unlock();
+    if (!g_stack.load()) {
+        return;  // nothing attached: the child may attach nothing either
+    }
+    g_forked_child = true;
+    g_progress_started = false;
+    if (g_port.fork_child) {
+        g_port.fork_child(&g_port);
+    }
+    // Inherited dshim sockets are unusable here (documented errno EBADFD);
+    // closing them only closes the child's placeholder fds.
+    fd_for_each([](int, dfile* f) {
+        if (f->kind == dfile_kind::dshim) {
+            f->kind = dfile_kind::inherited;
+        }
+    });
+}
+
+__attribute__((constructor(102))) void dshim_ctor() {
+    t_in_dshim = true;
+    libc_resolve();
+    fdtable_init();
+    g_cfg = config::load();
+    g_wake_efd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    g_ready.store(true);
+    t_in_dshim = false;
+}
+
+}  // namespace
+
+bool runtime_ready() { return g_ready.load(std::memory_order_acquire); }
+bool runtime_is_forked_child() { return g_forked_child; }
+
+stack* runtime_stack_if_attached() { return g_stack.load(std::memory_order_acquire); }
+
+stack* runtime_stack(int* err) {
+    if (stack* s = g_stack.load(std::memory_order_acquire)) {
+        return s;
+    }
+    if (g_forked_child) {
+        *err = EOPNOTSUPP;
+        return nullptr;
+    }
+    std::lock_guard<std::mutex> g(g_attach_mu);
+    if (stack* s = g_stack.load()) {
+        return s;
+    }
+    if (g_attach_tried) {
+        *err = g_attach_err;
+        return nullptr;
+    }
+    g_attach_tried = true;
+    const bool was_in = t_in_dshim;
+    t_in_dshim = true;
+    const std::string lib = g_cfg.dpdk_lib.empty() ? default_dpdk_lib_path() : g_cfg.dpdk_lib;
+    void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        log_msg(0, "cannot load the DPDK part %s: %s", lib.c_str(), dlerror());
+        g_attach_err = ENETDOWN;
+        t_in_dshim = was_in;
+        *err = g_attach_err;
+        return nullptr;
+    }
+    auto attach = reinterpret_cast<dshim_dpdk_attach_fn>(dlsym(h, DSHIM_DPDK_ATTACH_SYMBOL));
+    dshim_port_config pc;
+    pc.device = g_cfg.port.c_str();
+    pc.eal_args = g_cfg.eal.empty() ? nullptr : g_cfg.eal.c_str();
+    pc.mac = g_cfg.mac.empty() ? nullptr : g_cfg.mac.c_str();
+    pc.pcap_path = g_cfg.pcap.empty() ? nullptr : g_cfg.pcap.c_str();
+    pc.hugepages = g_cfg.hugepages;
+    pc.nb_mbufs = g_cfg.mbufs;
+    pc.log_level = g_cfg.log_level >= 3 ? 8 : 4;
+    pc.thread_init = dpdk_thread_init;
+    char msg[256] = {};
+    const int rc = attach ? attach(&pc, &g_port, msg, sizeof(msg)) : -ENOSYS;
+    if (rc < 0) {
+        log_msg(0, "cannot attach DSHIM_PORT=%s: %s", g_cfg.port.c_str(), msg[0] ? msg : std::strerror(-rc));
+        g_attach_err = -rc;
+        t_in_dshim = was_in;
+        *err = g_attach_err;
+        return nullptr;
+    }
+    if (g_port.link_wait(&g_port, 3000) < 0) {
+        log_msg(1, "link of %s is down after 3 s; continuing", g_port.name);
+    }
+    stack_init();
+    stack_config sc;
+    sc.ip = g_cfg.ip;
+    sc.prefix_len = g_cfg.prefix_len;
+    sc.gateway = g_cfg.gw;
+    auto* net = new stack(*g_port.dev, *g_port.pool, *g_port.clock, sc);
+    g_stack.store(net, std::memory_order_release);
+    log_msg(2, "attached %s as %u.%u.%u.%u/%u in %.3f s (EAL %.3f s)", g_port.name, g_cfg.ip >> 24,
+            (g_cfg.ip >> 16) & 255, (g_cfg.ip >> 8) & 255, g_cfg.ip & 255, g_cfg.prefix_len, g_port.attach_seconds,
+            g_port.eal_init_seconds);
+    // The progress thread blocks every signal (Ctrl-C reaches the program).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&g_progress_thread, nullptr, progress_main, nullptr) == 0) {
+        g_progress_started = true;
+        pthread_setname_np(g_progress_thread, "dshim-progress");
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    std::atexit(exit_linger);
+    t_in_dshim = was_in;
+    return net;
+}
+
+stack_lock::stack_lock() { pthread_mutex_lock(&g_stack_mu); }
+stack_lock::~stack_lock() { pthread_mutex_unlock(&g_stack_mu); }
+bool stack_try_lock() { return pthread_mutex_trylock(&g_stack_mu) == 0; }
+void stack_unlock() { pthread_mutex_unlock(&g_stack_mu); }
+
+void poll_pass_locked() {
+    if (stack* s = g_stack.load(std::memory_order_relaxed)) {
+        s->poll();
+        ++g_shim_counters.passes;
+    }
+}
+
+void poll_pass_try() {
+    if (stack_try_lock()) {
+        poll_pass_locked();
+        stack_unlock();
+    }
+}
+
+nsec_t now_ns() { return mono_now(); }
+
+int runtime_wake_fd() { return g_wake_efd; }
+uint64_t runtime_event_seq() { return g_event_seq.load(std::memory_order_seq_cst); }
+
+void runtime_notify() {
+    g_event_seq.fetch_add(1, std::memory_order_seq_cst);
+    if (g_sleepers.load(std::memory_order_seq_cst) > 0) {
+        const uint64_t one = 1;
+        ssize_t w = libc.write(g_wake_efd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask) {
+    ++g_shim_counters.sleeps;
+    pollfd fds[64];
+    int n = 0;
+    fds[n++] = pollfd{g_wake_efd, POLLIN, 0};
+    if (extra) {
+        for (int i = 0; i < extra->nfds && n < 64; ++i) {
+            fds[n++] = extra->fds[i];
+        }
+    }
+    timespec ts{};
+    timespec* tsp = nullptr;
+    if (deadline != TIME_NEVER) {
+        const nsec_t now = mono_now();
+        const nsec_t d = deadline > now ? deadline - now : 0;
+        ts.tv_sec = time_t(d / NSEC_PER_SEC);
+        ts.tv_nsec = long(d % NSEC_PER_SEC);
+        tsp = &ts;
+    }
+    const int r = libc.ppoll(fds, nfds_t(n), tsp, mask);
+    const int saved = errno;
+    if (fds[0].revents & POLLIN) {
+        uint64_t v;
+        ssize_t rd = libc.read(g_wake_efd, &v, sizeof(v));
+        (void)rd;
+    }
+    if (extra) {
+        for (int i = 0; i < extra->nfds && i + 1 < n; ++i) {
+            extra->fds[i].revents = fds[i + 1].revents;
+        }
+    }
+    if (r < 0 && saved == EINTR) {
+        return -EINTR;
+    }
+    return 0;
+}
+
+// Sleepers register around the final check (see block loops in calls.cc).
+void runtime_sleeper_enter() { g_sleepers.fetch_add(1, std::memory_order_seq_cst); }
+void runtime_sleeper_exit() { g_sleepers.fetch_sub(1, std::memory_order_seq_cst); }
+
+void sock_attach_callbacks(sock* sk) {
+    sk->sk_state_change = sk_cb_notify;
+    sk->sk_data_ready = sk_cb_notify;
+    sk->sk_write_space = sk_cb_notify;
+    sk->sk_error_report = sk_cb_notify;
+}
+
+void release_dfile(dfile* f) {
+    if (f->kind == dfile_kind::dshim && f->sock) {
+        stack_lock lk;
+        sock_release(f->sock);
+        f->sock = nullptr;
+        if (stack* s = g_stack.load()) {
+            s->flush();
+        }
+    }
+    delete f;
+}
+
+}  // namespace dshim::shim

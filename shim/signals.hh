@@ -1,0 +1,14 @@
+// Signal bookkeeping for EINTR vs SA_RESTART (architecture.md §3): the
+// sigaction/signal wrappers remember each handler's SA_RESTART and install a
+// trampoline that records which signal interrupted the thread.
+#pragma once
+
+namespace dshim::shim {
+
+// Marks the start of a blocking wait in this thread.
+void signal_wait_begin();
+// After a wait returned EINTR: true when every handler that ran since
+// signal_wait_begin() was installed with SA_RESTART.
+bool signal_should_restart();
+
+}  // namespace dshim::shim

@@ -1,0 +1,125 @@
+// Helpers for the loss/recovery/OFO/memory tests (tcp_loss_tests): an
+// established connection between our stack and the scripted peer, with the
+// peer's sequence bookkeeping and payloads whose bytes are a function of the
+// sequence number (so reassembly mistakes show as wrong bytes).
+#pragma once
+#include "tcp/tcp_fixture.hh"
+
+namespace dshim::test {
+
+struct peer_opts {
+    uint16_t mss = 1000;          // peer's MSS option (our segment size)
+    bool sack = false;
+    bool ts = false;
+    int wscale = -1;              // peer's window scale option; -1 = none
+    uint16_t win = 65535;         // peer's window in the SYN-ACK / ACKs
+    uint64_t rtt_ms = 100;        // time between our SYN and the SYN-ACK
+    uint16_t port = 80;
+};
+
+// Byte at peer sequence offset n (offset from the peer's ISN + 1).
+inline char peer_byte(uint32_t n) { return char('A' + (n * 7 + n / 251) % 26); }
+
+struct peer_conn {
+    tcp_fixture& f;
+    peer_opts o;
+    usock s;
+    uint16_t lport = 0;
+    uint32_t irs = 0;        // our ISN
+    uint32_t peer_isn = 7000;
+    uint32_t tsval = 1000;   // peer's TSval clock
+    uint32_t last_tsecr = 0; // our latest TSval seen
+
+    peer_conn(tcp_fixture& fx, const peer_opts& po = {}) : f(fx), o(po) {}
+
+    // Our first data byte's sequence number.
+    uint32_t snd0() const { return irs + 1; }
+    uint32_t rcv0() const { return peer_isn + 1; }
+
+    // Active open from our side: SYN, (rtt) SYN-ACK, our ACK.
+    void open() {
+        s = usock::create(f.net);
+        REQUIRE(s.connect(PEER_IP, o.port) == -EINPROGRESS);
+        auto syn = f.expect_tcp(wire::TCPF_SYN);
+        irs = syn.tcp.seq.v;
+        lport = syn.tcp.sport;
+        last_tsecr = syn.tcp.opt.ts_val;
+        f.advance_ms(o.rtt_ms);
+        auto sa = seg(o.port, lport, peer_isn, irs + 1, wire::TCPF_SYN | wire::TCPF_ACK, o.win);
+        sa.opt.has_mss = true;
+        sa.opt.mss = o.mss;
+        sa.opt.sack_permitted = o.sack;
+        if (o.ts) {
+            sa.opt.has_ts = true;
+            sa.opt.ts_val = tsval;
+            sa.opt.ts_ecr = last_tsecr;
+        }
+        if (o.wscale >= 0) {
+            sa.opt.has_wscale = true;
+            sa.opt.wscale = uint8_t(o.wscale);
+        }
+        f.inject(sa);
+        auto ack = f.expect_tcp(wire::TCPF_ACK);
+        REQUIRE(s.state() == TCP_ESTABLISHED);
+        REQUIRE(s.connect(PEER_IP, o.port) == 0);
+        note(ack);
+    }
+
+    void note(const parsed_frame& fr) {
+        if (fr.tcp.opt.has_ts) {
+            last_tsecr = fr.tcp.opt.ts_val;
+        }
+    }
+
+    // A segment from the peer; seq/ack are offsets from the ISNs (+1).
+    wire::tcp_repr pseg(uint32_t seq_off, uint32_t ack_off, uint8_t flags = wire::TCPF_ACK, int win = -1) {
+        auto th = seg(o.port, lport, rcv0() + seq_off, snd0() + ack_off, flags,
+                      uint16_t(win < 0 ? o.win : win));
+        if (o.ts) {
+            th.opt.has_ts = true;
+            th.opt.ts_val = ++tsval;
+            th.opt.ts_ecr = last_tsecr;
+        }
+        return th;
+    }
+    // The peer ACKs up to our byte offset ack_off.
+    void ack(uint32_t ack_off, int win = -1) { f.inject(pseg(0, ack_off, wire::TCPF_ACK, win)); }
+    // The peer sends len bytes at its offset seq_off (acking ack_off of ours).
+    void data(uint32_t seq_off, uint32_t len, uint32_t ack_off = 0, uint8_t flags = wire::TCPF_ACK) {
+        std::string p(len, '\0');
+        for (uint32_t i = 0; i < len; ++i) {
+            p[i] = peer_byte(seq_off + i);
+        }
+        f.inject(pseg(seq_off, ack_off, flags), p);
+    }
+    // Our byte offset of a frame we sent.
+    uint32_t off(const parsed_frame& fr) const { return fr.tcp.seq.v - snd0(); }
+    uint32_t ack_off(const parsed_frame& fr) const { return fr.tcp.ack.v - rcv0(); }
+
+    // Queues n bytes for sending (what goes out is up to the engine).
+    long send_bytes(size_t n) {
+        std::string p(n, 'x');
+        return s.send(p);
+    }
+};
+
+// Frames carrying data, in order, from a drained batch.
+inline std::vector<parsed_frame> data_frames(std::vector<parsed_frame> v) {
+    std::vector<parsed_frame> out;
+    for (auto& fr : v) {
+        if (!fr.payload.empty()) {
+            out.push_back(std::move(fr));
+        }
+    }
+    return out;
+}
+
+inline std::string expected_peer_bytes(uint32_t from, uint32_t len) {
+    std::string p(len, '\0');
+    for (uint32_t i = 0; i < len; ++i) {
+        p[i] = peer_byte(from + i);
+    }
+    return p;
+}
+
+}  // namespace dshim::test

@@ -1,0 +1,2 @@
+// (tests to be written)
+#include "tcp/tcp_fixture.hh"
