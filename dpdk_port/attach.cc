@@ -243,7 +243,7 @@ int attach_steps(attach_job* job) {
     }
     uint32_t nb = cfg.nb_mbufs ? cfg.nb_mbufs : 8191;
     t0 = now_seconds();
-    rc = c->pool.create("dshim_mbufs", nb, cfg.cache_size, socket);
+    rc = c->pool.create("dshim_mbufs", nb, cfg.cache_size, socket, !cfg.hugepages && !is_pci);
     job->pool_seconds = now_seconds() - t0;
     if (rc != 0) {
         job->err = "cannot create a mempool of " + std::to_string(nb) + " mbufs: " + std::strerror(-rc) +

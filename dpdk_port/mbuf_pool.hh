@@ -21,8 +21,10 @@ public:
     ~mbuf_pool() override { destroy(); }
 
     // Creates the mempool (n mbufs, no per-lcore cache, a private area per
-    // mbuf for the pbuf) and the stack's cache. 0 or -errno.
-    int create(const char* name, uint32_t n, uint32_t cache_size, int socket) noexcept;
+    // mbuf for the pbuf) and the stack's cache. small_pages: EAL runs with
+    // --no-huge and no device DMAs into the buffers (vdevs), so objects may
+    // cross 4 KiB pages and the memory is prefaulted at once. 0 or -errno.
+    int create(const char* name, uint32_t n, uint32_t cache_size, int socket, bool small_pages) noexcept;
     // Flushes the cache and frees the mempool (after the port is closed).
     void destroy() noexcept;
     rte_mempool* mempool() const noexcept { return _mp; }

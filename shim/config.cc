@@ -109,7 +109,8 @@ config config::load() {
     static const char* const keys[] = {"DSHIM_PORT", "DSHIM_IP",     "DSHIM_GW",  "DSHIM_MAC",
                                        "DSHIM_EAL",  "DSHIM_SPIN_US", "DSHIM_LOG", "DSHIM_PCAP",
                                        "DSHIM_EXIT_LINGER_S", "DSHIM_HUGEPAGES", "DSHIM_MBUFS",
-                                       "DSHIM_POLL_KERNEL_US", "DSHIM_DPDK_LIB", "DSHIM_FAULTS"};
+                                       "DSHIM_POLL_KERNEL_US", "DSHIM_DPDK_LIB", "DSHIM_FAULTS",
+                                       "DSHIM_EXIT_STATS"};
     for (const char* k : keys) {
         if (const char* v = std::getenv(k)) {
             kv[k] = v;
@@ -212,6 +213,12 @@ config config::load() {
         if (!parse_u64(*v, c.poll_kernel_us) || c.poll_kernel_us > 1'000'000) {
             bad("DSHIM_POLL_KERNEL_US", *v, "expected microseconds 0..1000000");
         }
+    }
+    if (auto* v = get("DSHIM_EXIT_STATS")) {
+        if (*v != "0" && *v != "1") {
+            bad("DSHIM_EXIT_STATS", *v, "expected 0 or 1");
+        }
+        c.exit_stats = *v == "1";
     }
     if (auto* v = get("DSHIM_DPDK_LIB")) {
         c.dpdk_lib = *v;

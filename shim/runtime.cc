@@ -19,6 +19,7 @@
 #include "dpdk_port/dpdk_port.hh"
 #include "ipv4/tcp.hh"
 #include "shim/libc.hh"
+#include "shim/stat.hh"
 
 namespace dshim::shim {
 
@@ -159,6 +160,7 @@ void exit_linger() {
     if (!net || g_forked_child) {
         return;
     }
+    stat_stop();
     fd_for_each([](int fd, dfile*) {
         if (dfile* f = fd_remove(fd)) {
             fd_put(f);
@@ -180,6 +182,11 @@ void exit_linger() {
             break;
         }
         usleep(50);
+    }
+    if (g_cfg.exit_stats) {
+        const std::string st = stat_render();
+        ssize_t w = libc.write(2, st.data(), st.size());
+        (void)w;
     }
     g_stop_progress.store(true);
     if (g_progress_started) {
@@ -310,6 +317,7 @@ stack* runtime_stack(int* err) {
         pthread_setname_np(g_progress_thread, "dshim-progress");
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    stat_start();
     std::atexit(exit_linger);
     t_in_dshim = was_in;
     return net;

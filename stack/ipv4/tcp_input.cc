@@ -895,6 +895,9 @@ void tcp_rcv_synsent_state_process(sock* sk, pbuf_ptr skb, const wire::tcp_repr&
         tp->snd_una = th.ack;
         unsigned flag = 0;
         (void)tcp_clean_rtx_queue(sk, &flag);
+        // The SYN is acknowledged: stop its retransmission timer (RFC 6298
+        // (5.2)), so the first data gets a fresh RTO.
+        tcp_rearm_rto(sk);
         tcp_sync_mss(sk, tp->icsk_pmtu_cookie);
         tcp_finish_connect(sk);
         // Data in the SYN-ACK (rare): it starts after the SYN.

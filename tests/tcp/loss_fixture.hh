@@ -7,6 +7,10 @@
 
 namespace dshim::test {
 
+// <netinet/tcp.h> clashes with the engine's TCP state names.
+inline constexpr int OPT_TCP_NODELAY = 1;
+inline constexpr int OPT_TCP_SYNCNT = 7;
+
 struct peer_opts {
     uint16_t mss = 1000;          // peer's MSS option (our segment size)
     bool sack = false;
@@ -102,6 +106,35 @@ struct peer_conn {
         return s.send(p);
     }
 };
+
+// The next TCP frame we sent, answering ARP requests on the way (a long
+// test outlives the neighbour's reachable time); fails when there is none.
+inline parsed_frame next_tcp(tcp_fixture& f) {
+    for (;;) {
+        parsed_frame fr = f.expect_tx();
+        if (fr.is_arp) {
+            if (fr.arp.op == wire::arp_op::request) {
+                frame_addrs a = f.peer;
+                f.dev.inject_bytes(make_arp_reply(a));
+            }
+            continue;
+        }
+        return fr;
+    }
+}
+inline parsed_frame next_tcp(tcp_fixture& f, uint8_t flags) {
+    parsed_frame fr = next_tcp(f);
+    INFO("tx: " << describe(fr));
+    REQUIRE(fr.is_tcp);
+    CHECK(tcp_flags_str(fr.tcp.flags) == tcp_flags_str(flags));
+    return fr;
+}
+// No TCP frame was sent (ARP is ignored).
+inline void expect_no_tcp(tcp_fixture& f) {
+    for (auto& fr : f.drain_tcp()) {
+        FAIL("unexpected tx: " << describe(fr));
+    }
+}
 
 // Frames carrying data, in order, from a drained batch.
 inline std::vector<parsed_frame> data_frames(std::vector<parsed_frame> v) {
