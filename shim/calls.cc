@@ -19,6 +19,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+#include <sys/sendfile.h>
+
 #include <cstdarg>
 #include <mutex>
 #include <vector>
@@ -903,6 +906,141 @@ void closefrom(int lo) {
         }
     }
     libc.closefrom(lo);
+}
+
+// sendfile to a dshim socket: read from in_fd (a file, pipe or kernel
+// socket) and send through the engine. Linux semantics: offset NULL uses and
+// advances in_fd's position, else reads at *offset and updates it.
+static ssize_t do_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+    dfile_ref f(out_fd);
+    if (!f || f->kind == dfile_kind::undecided) {
+        return -1000;  // not ours
+    }
+    if (f->kind == dfile_kind::inherited) {
+        return sys_ret(ssize_t(-EBADFD_INHERITED));
+    }
+    if (dfile_ref in(in_fd); in) {
+        return sys_ret(ssize_t(-EINVAL));  // a socket as the source: EINVAL, as Linux
+    }
+    char buf[65536];
+    size_t done = 0;
+    off_t pos = offset ? *offset : 0;
+    while (done < count) {
+        const size_t want = std::min(sizeof(buf), count - done);
+        const ssize_t n = offset ? pread(in_fd, buf, want, pos) : libc.read(in_fd, buf, want);
+        if (n < 0) {
+            if (done > 0) {
+                break;
+            }
+            return -1;  // errno from the read
+        }
+        if (n == 0) {
+            break;
+        }
+        iovec iov{buf, size_t(n)};
+        msghdr m{};
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        const ssize_t w = dshim_sendmsg(f.get(), &m, 0);
+        if (w < 0) {
+            if (!offset) {
+                lseek(in_fd, -n, SEEK_CUR);  // give back what was not sent
+            }
+            if (done > 0) {
+                break;
+            }
+            return sys_ret(w);
+        }
+        if (w < n && !offset) {
+            lseek(in_fd, -(n - w), SEEK_CUR);
+        }
+        done += size_t(w);
+        pos += w;
+        if (w < n) {
+            break;  // non-blocking socket full
+        }
+    }
+    if (offset) {
+        *offset = pos;
+    }
+    return ssize_t(done);
+}
+
+// <sys/sendfile.h> maps sendfile to sendfile64 with 64-bit offsets; export
+// both names (off_t is 64-bit here either way).
+ssize_t dshim_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile");
+ssize_t dshim_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+    libc_resolve();
+    const ssize_t r = passthrough() ? -1000 : do_sendfile(out_fd, in_fd, offset, count);
+    if (r != -1000) {
+        return r;
+    }
+    using fn = ssize_t (*)(int, int, off_t*, size_t);
+    static fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "sendfile"));
+    return real(out_fd, in_fd, offset, count);
+}
+ssize_t dshim_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile64");
+ssize_t dshim_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) {
+    libc_resolve();
+    const ssize_t r = passthrough() ? -1000 : do_sendfile(out_fd, in_fd, offset, count);
+    if (r != -1000) {
+        return r;
+    }
+    using fn = ssize_t (*)(int, int, off_t*, size_t);
+    static fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "sendfile64"));
+    return real(out_fd, in_fd, offset, count);
+}
+
+// recvmmsg/sendmmsg: one message after another (TCP has no datagram
+// boundaries; Linux does the same loop in the kernel). Blocking applies to
+// the first message only; later ones are tried without waiting.
+int recvmmsg(int fd, struct mmsghdr* vec, unsigned int vlen, int flags, struct timespec* timeout) {
+    libc_resolve();
+    dfile_ref f(fd);
+    if (!f || f->kind == dfile_kind::undecided) {
+        using fn = int (*)(int, struct mmsghdr*, unsigned, int, struct timespec*);
+        static fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "recvmmsg"));
+        return real(fd, vec, vlen, flags, timeout);
+    }
+    unsigned i = 0;
+    for (; i < vlen; ++i) {
+        const ssize_t r = dshim_recvmsg(f.get(), &vec[i].msg_hdr, i == 0 ? (flags & ~MSG_WAITFORONE)
+                                                                           : (flags | MSG_DONTWAIT));
+        if (r < 0) {
+            if (i == 0) {
+                return int(sys_ret(r));
+            }
+            break;
+        }
+        vec[i].msg_len = unsigned(r);
+        if (r == 0) {
+            ++i;
+            break;
+        }
+    }
+    return int(i);
+}
+
+int sendmmsg(int fd, struct mmsghdr* vec, unsigned int vlen, int flags) {
+    libc_resolve();
+    dfile_ref f(fd);
+    if (!f || f->kind == dfile_kind::undecided) {
+        using fn = int (*)(int, struct mmsghdr*, unsigned, int);
+        static fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "sendmmsg"));
+        return real(fd, vec, vlen, flags);
+    }
+    unsigned i = 0;
+    for (; i < vlen; ++i) {
+        const ssize_t r = dshim_sendmsg(f.get(), &vec[i].msg_hdr, flags);
+        if (r < 0) {
+            if (i == 0) {
+                return int(sys_ret(r));
+            }
+            break;
+        }
+        vec[i].msg_len = unsigned(r);
+    }
+    return int(i);
 }
 
 pid_t fork(void) {

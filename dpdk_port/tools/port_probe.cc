@@ -353,6 +353,50 @@ private:
     uint16_t _ip_id = 1;
 };
 
+// pbuf_pool contract on mbufs: alloc, clone (shared data, own descriptor),
+// free in either order, everything back in the pool afterwards.
+bool pool_selftest(pbuf_pool& pool, std::string& why) {
+    size_t start = pool.available();
+    pbuf* a = pool.alloc(64, 1000);
+    if (a == nullptr || a->headroom() != 64 || a->len != 0 || a->tailroom() < 1000) {
+        why = "alloc";
+        return false;
+    }
+    std::memset(a->append(100), 0x5a, 100);
+    pbuf* b = pool.clone(a);
+    if (b == nullptr || b == a || b->data != a->data || b->len != 100) {
+        why = "clone";
+        return false;
+    }
+    pool.free(a);
+    bool data_ok = b->data[99] == std::byte{0x5a};
+    pool.free(b);
+    if (!data_ok) {
+        why = "clone data after freeing the original";
+        return false;
+    }
+    pbuf* many[64];
+    for (pbuf*& p : many) {
+        p = pool.alloc(0, pool.buf_size());
+        if (p == nullptr) {
+            why = "alloc of a full-size buffer";
+            return false;
+        }
+    }
+    if (pool.alloc(0, pool.buf_size() + 1) != nullptr) {
+        why = "alloc larger than buf_size";
+        return false;
+    }
+    for (pbuf* p : many) {
+        pool.free(p);
+    }
+    if (pool.available() != start) {
+        why = "available " + std::to_string(pool.available()) + " != " + std::to_string(start);
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -460,6 +504,9 @@ int main(int argc, char** argv) {
                 port.eal_init_seconds, port.pool_seconds, port.port_seconds, port.runtime_dir, port.lock_path, port.pool->capacity());
     std::fflush(stdout);
 
+    std::string why;
+    bool pool_ok = pool_selftest(*port.pool, why);
+    std::printf("pool: %s%s%s\n", pool_ok ? "ok" : "FAIL ", why.c_str(), "");
     if (port.link_wait(&port, 5000) != 0) {
         std::printf("link: down after 5 s\n");
     } else {
@@ -546,5 +593,5 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     port.detach(&port);
     std::printf("detached\n");
-    return isolated ? result : 5;
+    return isolated && pool_ok ? result : 5;
 }

@@ -63,19 +63,24 @@ unsigned timer_wheel::run(nsec_t now) {
 
 nsec_t timer_wheel::next_expiry() const {
     if (_count == 0) { return TIME_NEVER; }
-    nsec_t best = TIME_NEVER;
+    // The tick at which run() will fire the earliest timer: its expiry
+    // rounded up to a tick, and never before the slot it sits in (a timer
+    // armed already due waits in the next slot). Reporting the raw expiry
+    // instead would let a caller that sleeps until it wake to find nothing
+    // due, and spin.
+    uint64_t best = ~uint64_t(0);
     for (uint64_t i = 1; i <= slots; ++i) {
         const uint64_t tick = _last_tick + i;
         const list_head& slot = _slot[tick % slots];
         for (const list_head* n = slot.next; n != &slot; n = n->next) {
             const timer_list* t = container_of(const_cast<list_head*>(n), &timer_list::node);
-            if (t->expires < best) { best = t->expires; }
+            const uint64_t fire = tick_of(t->expires) > tick ? tick_of(t->expires) : tick;
+            if (fire < best) { best = fire; }
         }
-        // The first slot holding a timer of its own tick is the answer:
-        // everything later in the wheel expires later.
-        if (best != TIME_NEVER && tick_of(best) <= tick) { return best; }
+        // Everything later in the wheel fires later.
+        if (best <= tick) { break; }
     }
-    return best;
+    return best == ~uint64_t(0) ? TIME_NEVER : nsec_t(best) * tick_ns;
 }
 
 }  // namespace dshim

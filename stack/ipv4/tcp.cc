@@ -523,11 +523,16 @@ static long tcp_recvmsg(sock* sk, msghdr* msg, size_t len, int flags, int* addr_
     if (len == 0) {
         return 0;
     }
-    if (sk->sock_flag(SOCK_DONE) || (sk->sk_shutdown & RCV_SHUTDOWN)) {
+    // Linux's order: end of stream from a FIN, then a pending error (a
+    // timeout or reset also shuts the socket down), then shutdown.
+    if (sk->sock_flag(SOCK_DONE)) {
         return 0;
     }
     if (sk->sk_err) {
         return sock_error(sk);
+    }
+    if (sk->sk_shutdown & RCV_SHUTDOWN) {
+        return 0;
     }
     if (sk->sk_state == TCP_CLOSE) {
         return -ENOTCONN;  // never connected

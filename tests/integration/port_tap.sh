@@ -121,6 +121,9 @@ grep -q '^isolation: ok' "$WORK/probe1.out"
 check "attach keeps the caller's affinity, signal mask, getopt state; DPDK threads block signals" $? \
     "$(grep '^isolation' "$WORK/probe1.out")"
 
+grep -q '^pool: ok' "$WORK/probe1.out"
+check "pbuf pool over mbufs: alloc, clone, free, nothing leaked" $? "$(grep '^pool' "$WORK/probe1.out")"
+
 [ -n "${RUNDIR:-}" ] && [ -d "$RUNDIR" ]
 check "EAL runtime directory exists while attached" $? "${RUNDIR:-none}"
 

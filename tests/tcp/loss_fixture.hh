@@ -113,9 +113,8 @@ inline parsed_frame next_tcp(tcp_fixture& f) {
     for (;;) {
         parsed_frame fr = f.expect_tx();
         if (fr.is_arp) {
-            if (fr.arp.op == wire::arp_op::request) {
-                frame_addrs a = f.peer;
-                f.dev.inject_bytes(make_arp_reply(a));
+            if (fr.arp.op == wire::arp_op_request) {
+                f.inject_raw(make_arp_reply(f.peer));
             }
             continue;
         }
@@ -129,6 +128,34 @@ inline parsed_frame next_tcp(tcp_fixture& f, uint8_t flags) {
     CHECK(tcp_flags_str(fr.tcp.flags) == tcp_flags_str(flags));
     return fr;
 }
+// Runs timers one expiry at a time (answering ARP) until we send TCP
+// frames or `limit` passes; returns them (empty on timeout).
+inline std::vector<parsed_frame> run_until_tcp(tcp_fixture& f, nsec_t limit) {
+    const nsec_t end = f.clk.now() + limit;
+    std::vector<parsed_frame> out;
+    while (out.empty()) {
+        f.net.flush();
+        while (f.dev.tx_pending() > 0) {
+            parsed_frame fr = f.expect_tx();
+            if (fr.is_arp && fr.arp.op == wire::arp_op_request) {
+                f.inject_raw(make_arp_reply(f.peer));
+            } else if (fr.is_tcp) {
+                out.push_back(std::move(fr));
+            }
+        }
+        if (!out.empty()) {
+            break;
+        }
+        const nsec_t next = f.net.next_timer();
+        if (next == TIME_NEVER || next > end) {
+            f.advance(end - f.clk.now());
+            break;
+        }
+        f.advance(next > f.clk.now() ? next - f.clk.now() : 0);
+    }
+    return out;
+}
+
 // No TCP frame was sent (ARP is ignored).
 inline void expect_no_tcp(tcp_fixture& f) {
     for (auto& fr : f.drain_tcp()) {

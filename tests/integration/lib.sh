@@ -1,0 +1,169 @@
+# Shared helpers of the shim integration scripts (tests/integration/shim_*.sh):
+# check counting, a private network namespace with a persistent multi_queue
+# tap (architecture.md §6), running programs under dshim with the launcher,
+# readiness waits, and a cleanup trap that removes everything the script made
+# and kills only the pids it started. Sourced, not run.
+#
+# A script does:   source lib.sh; lib_init NAME BUILD_DIR; ns_up; ...; finish
+# Last line printed: "dshim-checks: P passed, F failed"; exit 1 on any failure,
+# 77 (skip) when not root.
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LIB_DIR/../.." && pwd)
+DSHIM=$REPO/scripts/dshim
+
+PASSED=0
+FAILED=0
+PIDS=()
+NAMESPACES=()
+NS=""
+TAP=""
+WORK=""
+BUILD=""
+# Fixed MAC for dshim's port, so the kernel's ARP cache stays valid.
+MAC=02:d5:00:00:00:02
+KIP=198.18.0.1
+DIP=198.18.0.2
+
+lib_cleanup() {
+    local p i
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for i in $(seq 50); do
+        local alive=0
+        for p in "${PIDS[@]}"; do
+            kill -0 "$p" 2>/dev/null && alive=1
+        done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    for p in "${NAMESPACES[@]}"; do
+        ip netns del "$p" 2>/dev/null
+    done
+    [ -n "$WORK" ] && rm -rf "$WORK"
+}
+
+# lib_init NAME BUILD_DIR: checks root and tools, makes the work directory and
+# installs the trap.
+lib_init() {
+    local name=$1
+    BUILD=${2:-}
+    if [ -z "$BUILD" ] || [ ! -f "$BUILD/shim/libdshim.so" ]; then
+        echo "usage: $name.sh BUILD_DIR (holding shim/libdshim.so)" >&2
+        exit 2
+    fi
+    BUILD=$(cd "$BUILD" && pwd)
+    if [ "$(id -u)" != 0 ]; then
+        echo "$name: needs root (network namespaces, tap devices); skipped"
+        exit 77
+    fi
+    WORK=$(mktemp -d "/tmp/dshim-$name.XXXXXX")
+    chmod 755 "$WORK"
+    trap lib_cleanup EXIT
+    trap 'exit 130' INT TERM
+    NS="dshim-$name-$$"
+    TAP="dt$$"
+    TAP=${TAP:0:15}
+}
+
+# need_tools TOOL...: a missing tool is a failed check, and the script ends.
+need_tools() {
+    local t
+    for t in "$@"; do
+        if ! command -v "$t" >/dev/null; then
+            check "tool $t is installed" 1 "install the Debian package that provides $t"
+            finish
+        fi
+    done
+}
+
+check() {   # check NAME STATUS [DETAIL]
+    if [ "$2" = 0 ]; then
+        PASSED=$((PASSED + 1))
+        echo "ok - $1"
+    else
+        FAILED=$((FAILED + 1))
+        echo "FAIL - $1${3:+: $3}"
+    fi
+}
+
+finish() {
+    echo "dshim-checks: $PASSED passed, $FAILED failed"
+    [ "$FAILED" = 0 ]
+    exit $?
+}
+
+# ns_up [NS]: a namespace with lo up and, for the default one, the tap made
+# and brought up before any PMD attaches (architecture.md §6).
+ns_up() {
+    ip netns add "$NS" || { check "create namespace $NS" 1; finish; }
+    NAMESPACES+=("$NS")
+    ip -n "$NS" link set lo up &&
+        ip -n "$NS" tuntap add mode tap multi_queue name "$TAP" &&
+        ip -n "$NS" addr add "$KIP/24" dev "$TAP" &&
+        ip -n "$NS" link set "$TAP" up
+    local rc=$?
+    [ "$rc" = 0 ] || { check "set up tap $TAP in $NS" "$rc"; finish; }
+}
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# dshim_args: the launcher options for dshim's side of the tap.
+dshim_args() {
+    echo run --build "$BUILD" --port "net_tap0,iface=$TAP" --mac "$MAC" --ip "$DIP/24"
+}
+
+# under_dshim CMD...: runs CMD in the namespace under dshim (foreground).
+# Background use: "under_dshim CMD & PIDS+=($!)": ip and the launcher exec,
+# so $! is the program itself.
+# shellcheck disable=SC2046
+under_dshim() { ip netns exec "$NS" "$DSHIM" $(dshim_args) -- "$@"; }
+
+# wait_kernel_listen PORT [PID]: until a kernel socket listens on PORT in the
+# namespace (max ~10 s), or PID is gone.
+wait_kernel_listen() {
+    local i
+    for i in $(seq 100); do
+        [ -n "$(in_ns ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
+        [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_dshim_listen PID PORT: until the dshim process PID shows a LISTEN
+# socket on PORT in `dshim stat` (max ~10 s).
+wait_dshim_listen() {
+    local i
+    for i in $(seq 100); do
+        "$DSHIM" stat "$1" 2>/dev/null | grep -Eq "LISTEN +[0-9.]+:$2 " && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_exit PID SECONDS: waits for a background child; returns its status,
+# 124 when it had to be killed.
+wait_exit() {
+    local i
+    for i in $(seq $(($2 * 10))); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+        return 124
+    fi
+    wait "$1"
+}
+
+# make_file PATH MIB: random content.
+make_file() { head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1"; }
+sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
