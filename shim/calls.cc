@@ -360,8 +360,8 @@ extern "C" {
 int socket(int domain, int type, int protocol) {
     libc_resolve();
     const int fd = libc.socket(domain, type, protocol);
-    if (fd < 0 || passthrough() || !g_cfg.enabled) {
-        return fd;
+    if (fd < 0 || passthrough() || !g_cfg.enabled || runtime_is_forked_child()) {
+        return fd;  // a fork child of an attached process cannot attach: kernel
     }
     if (domain == AF_INET && (type & 0xf) == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
         auto* f = new dfile();

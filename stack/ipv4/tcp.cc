@@ -71,23 +71,17 @@ void inet_csk_destroy_sock(sock* sk) {
 void tcp_set_state(sock* sk, int state) {
     const int old = sk->sk_state;
     stack& net = *sk->sk_net;
-    if (state == TCP_ESTABLISHED && old != TCP_ESTABLISHED) {
-        // counted as CurrEstab by `dshim stat`
-    }
     if (state == TCP_CLOSE) {
+        // The kernel's MIB rules: EstabResets for ESTABLISHED/CLOSE_WAIT
+        // straight to CLOSE, AttemptFails for a handshake that never finished.
         if (old == TCP_CLOSE_WAIT || old == TCP_ESTABLISHED) {
             ++net.counters().tcp_estab_resets;
+        } else if (old == TCP_SYN_SENT || old == TCP_SYN_RECV) {
+            ++net.counters().tcp_attempt_fails;
         }
         inet_unhash(sk);
         if (!inet_sk(sk)->bindport_locked) {
             inet_put_port(sk);
-        }
-    }
-    if ((old == TCP_SYN_SENT || old == TCP_SYN_RECV) && state == TCP_CLOSE) {
-        ++net.counters().tcp_attempt_fails;
-        --net.counters().tcp_estab_resets;  // not an established reset after all
-        if (old == TCP_SYN_RECV && inet_csk(sk)->icsk_parent == nullptr) {
-            // simultaneous-open attempt: an attempt fail, as above
         }
     }
     sk->sk_state = uint8_t(state);

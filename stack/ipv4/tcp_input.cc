@@ -420,8 +420,12 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
 // ---------------------------------------------------------- receiving
 
 void tcp_measure_rcv_mss(tcp_sock* tp, uint32_t len) {
-    if (len > tp->icsk_ack.rcv_mss) {
+    if (len >= tp->icsk_ack.rcv_mss) {
         tp->icsk_ack.rcv_mss = uint16_t(std::min<uint32_t>(len, tp->advmss));
+    } else {
+        // A segment shorter than the peer's full size was pushed: the
+        // reader draining it ACKs at once (tcp_cleanup_rbuf), as Linux.
+        tp->icsk_ack.pending |= ICSK_ACK_PUSHED;
     }
 }
 
@@ -674,8 +678,7 @@ void tcp_ack_snd_check(sock* sk) {
     }
     const uint32_t rcv_mss = std::max<uint32_t>(tp->icsk_ack.rcv_mss, 1);
     if ((uint32_t(tp->rcv_nxt - tp->rcv_wup) > rcv_mss && tcp_space(sk) >= tp->rcv_wnd / 2) ||
-        tcp_in_quickack_mode(tp) || !tp->out_of_order_queue.empty() ||
-        (tp->icsk_ack.pending & ICSK_ACK_PUSHED)) {
+        tcp_in_quickack_mode(tp) || !tp->out_of_order_queue.empty()) {
         if (tcp_in_quickack_mode(tp)) {
             ++sk->sk_net->counters().tcp_quick_acks;
         }
@@ -710,9 +713,6 @@ queue_and_out:
         }
         const uint32_t len = skb->len;
         const bool fin = (cb->tcp_flags & TCPF_FIN) != 0;
-        if (cb->tcp_flags & TCPF_PSH) {
-            tp->icsk_ack.pending |= ICSK_ACK_PUSHED;
-        }
         tcp_queue_rcv(sk, std::move(skb));
         if (len > 0) {
             tcp_event_data_recv(sk, len);

@@ -726,8 +726,11 @@ void tcp_cleanup_rbuf(sock* sk, int copied) {
     bool time_to_ack = false;
     if (tp->icsk_ack.pending & ICSK_ACK_SCHED) {
         const uint32_t rcv_mss = std::max<uint32_t>(tp->icsk_ack.rcv_mss, 1);
-        if ((tp->icsk_ack.pending & ICSK_ACK_PUSHED) && !tp->icsk_ack.pingpong &&
-            uint32_t(tp->rcv_nxt - tp->rcv_wup) > rcv_mss) {
+        // More than one full segment not yet ACKed by tcp_input.cc, or
+        // this read drained a small pushed segment of a one-way flow.
+        if (uint32_t(tp->rcv_nxt - tp->rcv_wup) > rcv_mss ||
+            (copied > 0 && (tp->icsk_ack.pending & ICSK_ACK_PUSHED) && !tp->icsk_ack.pingpong &&
+             sk->sk_rmem_alloc == 0)) {
             time_to_ack = true;
         }
     }

@@ -45,7 +45,11 @@ lib_cleanup() {
     for p in "${NAMESPACES[@]}"; do
         ip netns del "$p" 2>/dev/null
     done
-    [ -n "$WORK" ] && rm -rf "$WORK"
+    if [ -n "${DSHIM_TEST_KEEP:-}" ]; then
+        echo "# kept $WORK"
+    elif [ -n "$WORK" ]; then
+        rm -rf "$WORK"
+    fi
 }
 
 # lib_init NAME BUILD_DIR: checks root and tools, makes the work directory and
