@@ -247,6 +247,12 @@ ssize_t dshim_recvmsg(dfile* f, msghdr* umsg, int flags) {
     if (f->kind == dfile_kind::inherited) {
         return -EBADFD_INHERITED;
     }
+    if (flags & MSG_ERRQUEUE) {
+        // dshim keeps no error queue (no IP_RECVERR, no timestamping): Linux
+        // answers an empty queue with EAGAIN, never blocking (socat reads it
+        // after every failed connect).
+        return -EAGAIN;
+    }
     dshim::socket* s = f->sock;
     const size_t total = iov_total(umsg->msg_iov, umsg->msg_iovlen);
     const bool waitall = (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
@@ -809,9 +815,11 @@ int ioctl(int fd, unsigned long req, ...) {
     void* arg = va_arg(ap, void*);
     va_end(ap);
     dfile_ref f(fd);
-    if (!f || f->kind == dfile_kind::undecided) {
+    if (!f) {
         return libc.ioctl(fd, req, arg);
     }
+    // FIONBIO is recorded also before the accelerate-or-hand-over decision
+    // (python's settimeout() uses it right after socket()), as F_SETFL is.
     if (req == FIONBIO) {
         const int r = libc.ioctl(fd, req, arg);
         if (r == 0 && arg) {
@@ -820,6 +828,9 @@ int ioctl(int fd, unsigned long req, ...) {
             f->file_flags = on ? O_NONBLOCK : 0;
         }
         return r;
+    }
+    if (f->kind == dfile_kind::undecided) {
+        return libc.ioctl(fd, req, arg);
     }
     if (f->kind == dfile_kind::inherited) {
         return sys_ret(-EBADFD_INHERITED);

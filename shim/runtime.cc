@@ -19,6 +19,7 @@
 #include "dpdk_port/dpdk_port.hh"
 #include "ipv4/tcp.hh"
 #include "shim/libc.hh"
+#include "shim/signals.hh"
 #include "shim/stat.hh"
 
 namespace dshim::shim {
@@ -375,6 +376,7 @@ int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask)
         ts.tv_nsec = long(d % NSEC_PER_SEC);
         tsp = &ts;
     }
+    const int handlers_before = signal_program_interrupts();
     const int r = libc.ppoll(fds, nfds_t(n), tsp, mask);
     const int saved = errno;
     if (fds[0].revents & POLLIN) {
@@ -387,7 +389,9 @@ int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask)
             extra->fds[i].revents = fds[i + 1].revents;
         }
     }
-    if (r < 0 && saved == EINTR) {
+    // Only a handler of the program's own interrupts the caller; an internal
+    // signal (net_tap's Rx trigger, SA_RESTART) is a spurious wake-up.
+    if (r < 0 && saved == EINTR && signal_program_interrupts() != handlers_before) {
         return -EINTR;
     }
     return 0;

@@ -53,6 +53,8 @@ void signal_wait_begin() {
 
 bool signal_should_restart() { return t_interrupts > 0 && t_all_restart; }
 
+int signal_program_interrupts() { return t_interrupts; }
+
 }  // namespace dshim::shim
 
 using namespace dshim::shim;

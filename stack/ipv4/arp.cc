@@ -3,10 +3,13 @@
 // (retransmission limits, queueing at most a few packets per destination).
 #include "ipv4/arp.hh"
 
+#include <cerrno>
 #include <cstring>
 
 #include "core/stack.hh"
 #include "ipv4/ip.hh"
+#include "ipv4/tcp.hh"
+#include "ipv4/tcp_states.hh"
 #include "wire/arp.hh"
 
 namespace dshim {
@@ -16,6 +19,33 @@ namespace {
 unsigned neigh_hash(uint32_t ip) { return (ip * 2654435761u) >> 24; }  // top 8 bits
 
 void neigh_timer_fn(void* arg);
+
+// A frame that waited for a neighbour that never answered: its TCP socket
+// learns EHOSTUNREACH, as Linux's arp_error_report does (through a local ICMP
+// host-unreachable to tcp_v4_err): a connect in SYN-SENT fails with it, an
+// established connection keeps it as the soft error of a later timeout.
+void neigh_error_report(stack& net, const pbuf& skb) {
+    wire::ipv4_repr iph;
+    if (wire::ipv4_repr::parse(skb.span(), iph, false) != wire::wire_error::none ||
+        iph.proto != wire::ipproto_tcp || iph.is_fragment() || skb.len < uint32_t(iph.header_len) + 4) {
+        return;
+    }
+    const uint16_t sport = wire::load16(skb.data + iph.header_len);
+    const uint16_t dport = wire::load16(skb.data + iph.header_len + 2);
+    sock* sk = inet_lookup_established(net, iph.dst, dport, iph.src, sport);
+    if (!sk) {
+        return;
+    }
+    if (sk->sk_state == TCP_SYN_SENT) {
+        sk->sk_err = EHOSTUNREACH;
+        if (!sk->sock_is_dead()) {
+            sk_error_report(sk);
+        }
+        tcp_done(sk);
+    } else if (sk->sk_state != TCP_TIME_WAIT) {
+        sk->sk_err_soft = EHOSTUNREACH;
+    }
+}
 
 void neigh_reset(neighbour* n) {
     n->arp_queue.purge();
@@ -44,7 +74,8 @@ void neigh_timer_fn(void* arg) {
         if (n->probes >= net.sysctl().arp_probes) {
             // Resolution failed (RFC 1122 §2.3.2.1): drop what waited.
             while (!n->arp_queue.empty()) {
-                n->arp_queue.pop_front();
+                pbuf_ptr skb = n->arp_queue.pop_front();
+                neigh_error_report(net, *skb);
                 net.drop(drop_reason::neigh_failed);
             }
             n->state = neigh_state::failed;

@@ -96,6 +96,11 @@ void tcp_done(sock* sk) {
     if (!sk->sock_is_dead()) {
         sk_state_change(sk);
     } else {
+        // An orphan of close() (children waiting for accept() have a parent
+        // and were never counted) leaves the orphan count.
+        if (!tcp_sk(sk)->icsk_parent && sk->sk_net->orphan_count > 0) {
+            --sk->sk_net->orphan_count;
+        }
         inet_csk_destroy_sock(sk);
     }
 }

@@ -78,6 +78,9 @@ uint32_t tcp_select_window(sock* sk);
 uint32_t tcp_select_window_raw(sock* sk);
 uint32_t tcp_receive_window(const tcp_sock* tp);
 uint32_t tcp_space(const sock* sk);
+// The receive memory this socket may hold: sk_rcvbuf, capped by its share
+// of the buffer pool (architecture.md §3).
+int tcp_rcvbuf_limit(const sock* sk);
 uint16_t tcp_current_mss(sock* sk);
 void tcp_sync_mss(sock* sk, uint32_t pmtu);
 void tcp_mtup_init(sock* sk);

@@ -191,6 +191,23 @@ void tcp_remove_reno_sacks(tcp_sock* tp, uint32_t acked) {
     }
 }
 
+// Fast retransmit (RFC 5681 §3.2 step 3) and the retransmission on a
+// partial ACK (RFC 6582 §3.2 step 4) send the head at once, whatever the
+// pipe says; further segments wait for cwnd as usual.
+void tcp_retransmit_head_now(sock* sk) {
+    tcp_sock* tp = tcp_sk(sk);
+    pbuf* head = sk->sk_write_queue.front();
+    if (!head || head == tp->send_head) {
+        return;
+    }
+    if ((TCP_SKB_CB(head)->sacked & (TCPCB_LOST | TCPCB_RETRANS)) != TCPCB_LOST) {
+        return;
+    }
+    if (tcp_retransmit_skb(sk, head) == 0) {
+        tcp_rearm_rto(sk);
+    }
+}
+
 // Loss recovery state machine for Reno/NewReno (a reduced
 // tcp_fastretrans_alert). Called for every acceptable ACK.
 void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is_dupack) {
@@ -201,9 +218,10 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
     switch (tp->icsk_ca_state) {
     case TCP_CA_Recovery:
         if (!before(tp->snd_una, tp->high_seq)) {
-            // Full ACK (RFC 6582 §3.2 step 3): leave recovery, deflate.
-            tp->snd_cwnd = std::max<uint32_t>(std::min(tp->snd_ssthresh, tp->packets_in_flight() + 1), 2);
-            tp->snd_cwnd = std::max(tp->snd_cwnd, std::min<uint32_t>(tp->snd_ssthresh, 2));
+            // Full ACK (RFC 6582 §3.2 step 3): leave recovery with
+            // cwnd = ssthresh (option 2, Linux's tcp_end_cwnd_reduction).
+            tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+            tp->snd_cwnd_cnt = 0;
             tp->sacked_out = 0;
             tcp_set_ca_state(sk, TCP_CA_Open);
             return;
@@ -214,6 +232,7 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
             // Partial ACK (RFC 6582 §3.2 step 4): the next hole is lost too.
             tcp_remove_reno_sacks(tp, acked_pkts);
             tcp_mark_head_lost(sk);
+            tcp_retransmit_head_now(sk);
         }
         tcp_xmit_retransmit_queue(sk);
         return;
@@ -236,6 +255,7 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
     }
     if (tp->sacked_out >= 3 && tp->packets_out > 0) {
         tcp_enter_recovery(sk);
+        tcp_retransmit_head_now(sk);
         tcp_xmit_retransmit_queue(sk);
         return;
     }
@@ -545,7 +565,9 @@ int ofo_rmem(const tcp_sock* tp) {
 // and then drop the out-of-order queue before refusing (tcp_try_rmem_schedule).
 bool tcp_try_rmem_schedule(sock* sk, uint32_t size) {
     tcp_sock* tp = tcp_sk(sk);
-    const int limit = sk->sk_rcvbuf;
+    // The pool share bounds what a socket holds, not only the window: a
+    // reader that never reads cannot take more than its share.
+    const int limit = tcp_rcvbuf_limit(sk);
     if (sk->sk_rmem_alloc + int(size) <= limit && !sk->sk_net->under_memory_pressure()) {
         return true;
     }
@@ -1032,7 +1054,7 @@ void tcp_rcv_state_process(sock* sk, pbuf_ptr skb, const wire::tcp_repr& th) {
             return;
         }
         inet_connection_sock* parent = tp->icsk_parent;
-        if (parent && parent->sk_ack_backlog >= parent->sk_max_ack_backlog) {
+        if (parent && parent->sk_ack_backlog > parent->sk_max_ack_backlog) {  // sk_acceptq_is_full
             // Accept queue full: ignore the ACK, our SYN-ACK will be
             // retransmitted and the peer's ACK with it (Linux, with
             // tcp_abort_on_overflow off).

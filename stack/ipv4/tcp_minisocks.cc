@@ -22,8 +22,9 @@ void tcp_conn_request(sock* listener, const wire::ipv4_repr& iph, const wire::tc
     stack& net = *listener->sk_net;
     inet_connection_sock* lsk = inet_csk(listener);
     // A full accept queue refuses new SYNs (Linux: ListenOverflows); a full
-    // SYN queue too (SYN cookies: TODO(#5)).
-    if (listener->sk_ack_backlog >= listener->sk_max_ack_backlog) {
+    // SYN queue too (SYN cookies: TODO(#5)). Full means more than the
+    // backlog, as Linux's sk_acceptq_is_full: listen(0) still takes one.
+    if (listener->sk_ack_backlog > listener->sk_max_ack_backlog) {
         ++net.counters().tcp_listen_overflows;
         ++net.counters().tcp_listen_drops;
         net.drop(drop_reason::tcp_listen_overflow);
@@ -275,8 +276,9 @@ bool tcp_timewait_state_process(tcp_timewait_sock* tw, pbuf_ptr& skb, const wire
     (void)iph;
     const tcp_skb_cb* cb = TCP_SKB_CB(skb.get());
     if (th.flags & wire::TCPF_RST) {
-        if (!before(cb->seq, tw->tw_rcv_nxt) &&
-            !after(cb->seq, tw->tw_rcv_nxt + std::max<uint32_t>(tw->tw_rcv_wnd, 1))) {
+        // Only a RST at exactly RCV.NXT kills it (Linux; RFC 5961 §3.2
+        // spirit); any other RST is ignored.
+        if (cb->seq == tw->tw_rcv_nxt) {
             tw_free(tw);
         }
         net.drop(drop_reason::tcp_rst);
@@ -290,7 +292,16 @@ bool tcp_timewait_state_process(tcp_timewait_sock* tw, pbuf_ptr& skb, const wire
             return false;  // the listener takes it
         }
     }
-    if (th.flags & wire::TCPF_FIN) {
+    // A bare segment at RCV.NXT (the peer's last ACK) restarts 2*MSL and is
+    // not answered, as in Linux: answering would make two TIME_WAIT ends
+    // (simultaneous close) ACK each other forever.
+    if (cb->seq == tw->tw_rcv_nxt && cb->seq == cb->end_seq) {
+        net.timers().mod_timer(&tw->tw_timer, net.now() + net.sysctl().timewait_len);
+        net.drop(drop_reason::tcp_closed);
+        return true;
+    }
+    // Anything else carrying an ACK (a retransmitted FIN...) restarts it too.
+    if (th.flags & (wire::TCPF_FIN | wire::TCPF_ACK)) {
         net.timers().mod_timer(&tw->tw_timer, net.now() + net.sysctl().timewait_len);
     }
     net.drop(drop_reason::tcp_closed);

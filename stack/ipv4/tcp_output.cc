@@ -39,7 +39,7 @@ static uint32_t tcp_win_from_space(int space) { return space <= 0 ? 0 : uint32_t
 
 // The largest receive buffer this socket may fill: its own limit, and under
 // memory pressure its share of the pool (architecture.md §3).
-static int tcp_rcvbuf_limit(const sock* sk) {
+int tcp_rcvbuf_limit(const sock* sk) {
     int limit = sk->sk_rcvbuf;
     stack& net = *sk->sk_net;
     const pbuf_pool& pool = net.pool();
@@ -675,13 +675,15 @@ void tcp_send_probe0(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
     stack& net = *sk->sk_net;
     const int err = tcp_write_wakeup(sk);
+    // Every persist-timer probe counts, also one that carried the data a
+    // sliver of window allowed.
+    ++net.counters().tcp_zero_window_probes;
     if (tp->packets_out != 0 || !tp->send_head) {
         // Data is moving again: the retransmit timer takes over.
         tp->icsk_probes_out = 0;
         tp->icsk_backoff = 0;
         return;
     }
-    ++net.counters().tcp_zero_window_probes;
     if (err <= 0) {
         if (tp->icsk_backoff < 15) {
             ++tp->icsk_backoff;

@@ -16,6 +16,11 @@
 // After our headers: <linux/tcp.h> defines macros (TCP_MSS_DEFAULT) that
 // share names with our constants.
 #include <linux/tcp.h>
+// <linux/socket.h> (pulled in above) defines SOCK_SNDBUF_LOCK 1 and
+// SOCK_RCVBUF_LOCK 2 as macros: they would silently turn our sock_flags
+// into SOCK_DEAD and SOCK_DONE. Use the enum's values.
+#undef SOCK_SNDBUF_LOCK
+#undef SOCK_RCVBUF_LOCK
 
 // <netinet/in.h> conflicts with <linux/tcp.h>'s includes on some systems;
 // the few IPPROTO_IP constants we need are stable ABI.

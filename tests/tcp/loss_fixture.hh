@@ -19,6 +19,7 @@ struct peer_opts {
     uint16_t win = 65535;         // peer's window in the SYN-ACK / ACKs
     uint64_t rtt_ms = 100;        // time between our SYN and the SYN-ACK
     uint16_t port = 80;
+    int sndbuf = 1 << 20;         // SO_SNDBUF before connect (0 = default)
 };
 
 // Byte at peer sequence offset n (offset from the peer's ISN + 1).
@@ -43,6 +44,9 @@ struct peer_conn {
     // Active open from our side: SYN, (rtt) SYN-ACK, our ACK.
     void open() {
         s = usock::create(f.net);
+        if (o.sndbuf != 0) {
+            REQUIRE(s.setsockopt_int(SOL_SOCKET, SO_SNDBUF, o.sndbuf) == 0);
+        }
         REQUIRE(s.connect(PEER_IP, o.port) == -EINPROGRESS);
         auto syn = f.expect_tcp(wire::TCPF_SYN);
         irs = syn.tcp.seq.v;

@@ -262,7 +262,10 @@ struct sim_pair {
         const unsigned nb = b.poll();
         const size_t before = wire.in_flight();
         wire.step();
-        return na + nb > 0 || dev_a.tx_pending() + dev_b.tx_pending() > 0 || wire.in_flight() != before;
+        // Frames delivered by this step (or left over from a full rx burst)
+        // are still waiting in a receive queue: that is activity too.
+        return na + nb > 0 || dev_a.tx_pending() + dev_b.tx_pending() > 0 || wire.in_flight() != before ||
+               dev_a.rx_pending() + dev_b.rx_pending() > 0;
     }
     // Runs until pred() holds or `limit` of virtual time passes; jumps the
     // clock to the next event when idle. Returns pred().

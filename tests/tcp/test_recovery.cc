@@ -30,7 +30,7 @@ TEST_CASE("iw: the linux profile sends 10 segments at once (RFC 6928)") {
     tcp_fixture f;
     peer_conn pc(f, {.mss = 1000});
     pc.open();
-    REQUIRE(pc.send_bytes(50000) == 50000);
+    REQUIRE(pc.send_bytes(50000) == 50000);  // SO_SNDBUF is large
     auto o = sent_offsets(pc);
     CHECK(o.size() == 10);
     CHECK(pc.s.tp()->snd_cwnd == 10);
@@ -252,12 +252,13 @@ TEST_CASE("zero window: probes at RTO, 2 RTO, 4 RTO; the reopened window resumes
     pc.open();
     pc.send_bytes(2000);
     REQUIRE(sent_offsets(pc).size() == 2);
-    pc.ack(2000, 0);  // everything acked, window closed
+    f.advance_ms(100);
+    pc.ack(2000, 0);  // everything acked after 100 ms, window closed
     pc.send_bytes(3000);
     CHECK(sent_offsets(pc).empty());
-    // RTO here is 300 ms (SRTT 100 ms from the handshake, then ~100 ms).
+    // SRTT 100 ms, 4 RTTVAR 150 ms: RTO = 100 + max(150, 200) = 300 ms.
     const nsec_t rto = pc.s.tp()->icsk_rto;
-    REQUIRE(rto >= 200 * NSEC_PER_MSEC);
+    REQUIRE(rto == 300 * NSEC_PER_MSEC);
     nsec_t gap = rto;
     for (int i = 0; i < 4; ++i) {
         f.advance(gap - NSEC_PER_MSEC);

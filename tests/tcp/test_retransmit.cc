@@ -176,9 +176,6 @@ TEST_CASE("rto: backoff timeline, 1st/2nd/3rd retransmission at +300/+900/+2100 
     CHECK(pc.s.tp()->icsk_backoff == 4);
     CHECK(f.net.counters().tcp_retrans_segs == 4);
     CHECK(f.net.counters().tcp_timeouts == 4);
-    // The ACK of new data resets the timer to the un-backed-off RTO for what
-    // is still outstanding (RFC 6298 5.3), but keeps the backoff when the ACK
-    // gave no sample (Karn).
     pc.s.close();
 }
 
@@ -234,7 +231,6 @@ TEST_CASE("karn: an ACK for a retransmitted segment gives no RTT sample and the 
     pc.send_bytes(1000);
     f.drain_tcp();
     expect_at(f, 600, TCPF_ACK | wire::TCPF_PSH);
-    // A clean sample afterwards resets the backoff.
     pc.s.close();
 }
 
