@@ -99,7 +99,11 @@ struct gated_stream {
         st.rx = nullptr;
         uint8_t buf[65536];
         while (st.sent < st.total) {
-            const size_t n = size_t(std::min<uint64_t>(sizeof(buf), st.total - st.sent));
+            const int room = st.tx->sk()->sk_stream_wspace();
+            if (room <= 0) {
+                break;
+            }
+            const size_t n = size_t(std::min<uint64_t>({sizeof(buf), st.total - st.sent, uint64_t(room)}));
             for (size_t i = 0; i < n; ++i) {
                 buf[i] = stream_byte(st.sent + i, st.salt);
             }
