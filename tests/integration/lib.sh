@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the shim integration scripts (tests/integration/shim_*.sh):
 # check counting, a private network namespace with a persistent multi_queue
 # tap (architecture.md §6), running programs under dshim with the launcher,
@@ -117,16 +118,13 @@ ns_up() {
 
 in_ns() { ip netns exec "$NS" "$@"; }
 
-# dshim_args: the launcher options for dshim's side of the tap.
+# dshim_args: the launcher arguments for dshim's side of the tap, used as
+#   ip netns exec "$NS" "$DSHIM" $(dshim_args) -- PROGRAM ARGS... [&]
+# (ip and the launcher exec, so a background job's $! is PROGRAM itself; a
+# backgrounded shell function would give the subshell's pid instead).
 dshim_args() {
     echo run --build "$BUILD" --port "net_tap0,iface=$TAP" --mac "$MAC" --ip "$DIP/24"
 }
-
-# under_dshim CMD...: runs CMD in the namespace under dshim (foreground).
-# Background use: "under_dshim CMD & PIDS+=($!)": ip and the launcher exec,
-# so $! is the program itself.
-# shellcheck disable=SC2046
-under_dshim() { ip netns exec "$NS" "$DSHIM" $(dshim_args) -- "$@"; }
 
 # wait_kernel_listen PORT [PID]: until a kernel socket listens on PORT in the
 # namespace (max ~10 s), or PID is gone.
