@@ -2,6 +2,7 @@
 // the port context (lock, EAL session, mempool, ethdev, capture, clock) and
 // the dshim_port operations the shim calls through.
 #include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include "dpdk_port.hh"
 #include "eal.hh"
 #include "eth_port.hh"
+#include "faults.hh"
 #include "mbuf_pool.hh"
 #include "port_lock.hh"
 #include "tsc_clock.hh"
@@ -35,6 +37,7 @@ struct port_ctx {
     eth_port dev;
     capture cap;
     tsc_clock clock;
+    std::unique_ptr<fault_netdev> faults;   // DSHIM_FAULTS: wraps dev when set
     bool forked = false;
 };
 
@@ -95,6 +98,12 @@ int op_rx_intr_disable(dshim_port* p) noexcept {
     return ctx_of(p)->dev.rx_intr_disable();
 }
 int op_rx_intr_wait(dshim_port* p, int timeout_ms) noexcept {
+    // Frames held by fault injection (delay, reordering) are released by
+    // polling, not by an interrupt: sleep at most 1 ms while any wait.
+    const fault_netdev* f = ctx_of(p)->faults.get();
+    if (f != nullptr && f->holding() && (timeout_ms < 0 || timeout_ms > 1)) {
+        timeout_ms = 1;
+    }
     return ctx_of(p)->dev.rx_intr_wait(timeout_ms);
 }
 int op_link_up(dshim_port* p) noexcept {
@@ -131,6 +140,19 @@ void op_stats(dshim_port* p, dshim_port_stats* out) noexcept {
         out->dev_oerrors = st.oerrors;
         out->dev_rx_nombuf = st.rx_nombuf;
     }
+    if (const fault_netdev* f = c->faults.get()) {
+        out->fault_rx_lost = f->rx_faults.lost;
+        out->fault_rx_dup = f->rx_faults.duplicated;
+        out->fault_rx_reordered = f->rx_faults.reordered;
+        out->fault_rx_corrupted = f->rx_faults.corrupted;
+        out->fault_rx_delayed = f->rx_faults.delayed;
+        out->fault_tx_lost = f->tx_faults.lost;
+        out->fault_tx_dup = f->tx_faults.duplicated;
+        out->fault_tx_reordered = f->tx_faults.reordered;
+        out->fault_tx_corrupted = f->tx_faults.corrupted;
+        out->fault_tx_delayed = f->tx_faults.delayed;
+        out->fault_copy_fail = f->rx_faults.copy_fail + f->tx_faults.copy_fail;
+    }
 }
 
 void op_fork_child(dshim_port* p) noexcept {
@@ -146,6 +168,9 @@ void op_fork_child(dshim_port* p) noexcept {
 void teardown(port_ctx* c) noexcept {
     if (c->forked) {
         return;   // the parent's port: nothing here is ours to stop
+    }
+    if (c->faults) {
+        c->faults->drop_held();   // held frames go back to the pool first
     }
     c->dev.set_capture(nullptr);
     c->cap.close();
@@ -210,6 +235,11 @@ int attach_steps(attach_job* job) {
     const dshim_port_config& cfg = *job->cfg;
     port_ctx* c = job->ctx;
 
+    fault_spec faults;
+    if (cfg.faults != nullptr && !parse_fault_spec(cfg.faults, faults, job->err)) {
+        job->err = "DSHIM_FAULTS: " + job->err;
+        return -EINVAL;
+    }
     std::vector<std::string> args;
     bool is_pci = false;
     if (!build_eal_args(cfg, args, is_pci, job->err)) {
@@ -269,6 +299,9 @@ int attach_steps(attach_job* job) {
     }
     job->port_seconds = now_seconds() - t0;
     c->clock.start();
+    if (faults.active()) {
+        c->faults = std::make_unique<fault_netdev>(c->dev, c->pool, c->clock, faults);
+    }
     cloexec_new_fds(fds_before);
 
     dshim_port* out = job->out;
@@ -327,7 +360,7 @@ extern "C" __attribute__((visibility("default"))) int dshim_dpdk_attach(const ds
         return rc < 0 ? rc : -rc;
     }
     port_ctx* c = job.ctx;
-    out->dev = &c->dev;
+    out->dev = c->faults ? static_cast<dshim::netdev*>(c->faults.get()) : &c->dev;
     out->pool = &c->pool;
     out->clock = &c->clock;
     out->rx_intr_errno = c->dev.rx_intr_errno();

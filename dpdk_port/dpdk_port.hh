@@ -15,7 +15,7 @@
 #define DSHIM_DPDK_ATTACH_SYMBOL "dshim_dpdk_attach"
 
 // Bumped whenever dshim_port_config or dshim_port change layout.
-inline constexpr uint32_t DSHIM_DPDK_ABI = 1;
+inline constexpr uint32_t DSHIM_DPDK_ABI = 2;
 
 extern "C" {
 
@@ -33,6 +33,10 @@ struct dshim_port_config {
     const char* mac = nullptr;
     // Write every received and sent frame to this pcapng file (DSHIM_PCAP).
     const char* pcap_path = nullptr;
+    // Fault injection on the data path (DSHIM_FAULTS, see fault_spec.hh):
+    // "loss=0.05,dup=0.01,reorder=0.02,corrupt=0.001,delay_us=200,seed=7,
+    // dir=both"; nullptr or "" for none.
+    const char* faults = nullptr;
     // Where the one-process-per-port lock files live; nullptr: /run/dshim
     // when it can be used, else /tmp.
     const char* lock_dir = nullptr;
@@ -67,6 +71,10 @@ struct dshim_port_stats {
     uint64_t dev_ierrors;
     uint64_t dev_oerrors;
     uint64_t dev_rx_nombuf;
+    // Injected by DSHIM_FAULTS, per direction (all zero without faults).
+    uint64_t fault_rx_lost, fault_rx_dup, fault_rx_reordered, fault_rx_corrupted, fault_rx_delayed;
+    uint64_t fault_tx_lost, fault_tx_dup, fault_tx_reordered, fault_tx_corrupted, fault_tx_delayed;
+    uint64_t fault_copy_fail;    // no buffer for a duplicate or corrupted copy
 };
 
 // An attached port. Filled by dshim_dpdk_attach; the pointers stay valid

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dpdk_port/fault_spec.hh"
 #include "wire/ether.hh"
 #include "wire/ipv4.hh"
 
@@ -224,8 +225,12 @@ config config::load() {
         c.dpdk_lib = *v;
     }
     if (auto* v = get("DSHIM_FAULTS")) {
-        (void)v;  // TODO(#5): fault injection on the data path
-        bad("DSHIM_FAULTS", *v, "fault injection is not implemented yet");
+        dpdk::fault_spec spec;
+        std::string why;
+        if (!dpdk::parse_fault_spec(*v, spec, why)) {
+            bad("DSHIM_FAULTS", *v, why.c_str());
+        }
+        c.faults = *v;
     }
     if (!c.port.empty() && c.ip == 0) {
         bad("DSHIM_IP", "", "required when DSHIM_PORT is set");

@@ -23,6 +23,7 @@ struct config {
     uint64_t poll_kernel_us = 1000;  // DSHIM_POLL_KERNEL_US
     std::string dpdk_lib;      // DSHIM_DPDK_LIB: path of libdshim_dpdk.so (default: beside libdshim.so)
     bool exit_stats = false;   // DSHIM_EXIT_STATS=1: print `dshim stat` to stderr at exit
+    std::string faults;        // DSHIM_FAULTS: fault injection spec (validated; dpdk_port/fault_spec.hh)
     bool enabled = false;      // DSHIM_PORT and DSHIM_IP given: accelerate
 
     // Reads the environment (and DSHIM_CONF). On a bad value, prints one

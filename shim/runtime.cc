@@ -130,10 +130,18 @@ void* progress_main(void*) {
     return nullptr;
 }
 
-bool connections_settled(stack& net) {
+// strict: FIN_WAIT2 still counts as open (our FIN is acknowledged, but the
+// peer's FIN has not come yet). Exit waits for it only briefly: when the peer
+// is another process that exits too, our ACK of its FIN spares it a linger.
+bool connections_settled(stack& net, bool strict) {
     for (list_head* n = net.all_socks.next; n != &net.all_socks; n = n->next) {
         sock* sk = container_of(n, &sock::sk_all_node);
         switch (sk->sk_state) {
+        case TCP_FIN_WAIT2:
+            if (strict) {
+                return false;
+            }
+            break;
         case TCP_SYN_SENT:
         case TCP_SYN_RECV:
         case TCP_ESTABLISHED:
@@ -167,13 +175,15 @@ void exit_linger() {
             fd_put(f);
         }
     });
-    const nsec_t deadline = mono_now() + g_cfg.exit_linger_s * NSEC_PER_SEC;
+    const nsec_t start = mono_now();
+    const nsec_t deadline = start + g_cfg.exit_linger_s * NSEC_PER_SEC;
+    const nsec_t fin_wait2_grace = start + std::min<nsec_t>(g_cfg.exit_linger_s * NSEC_PER_SEC, 200 * NSEC_PER_MSEC);
     for (;;) {
         bool settled;
         {
             stack_lock lk;
             poll_pass_locked();
-            settled = connections_settled(*net);
+            settled = connections_settled(*net, mono_now() < fin_wait2_grace);
         }
         if (settled || mono_now() >= deadline) {
             if (!settled) {
@@ -249,6 +259,14 @@ bool runtime_is_forked_child() { return g_forked_child; }
 
 stack* runtime_stack_if_attached() { return g_stack.load(std::memory_order_acquire); }
 
+bool runtime_port_stats(dshim_port_stats* out) {
+    if (g_stack.load(std::memory_order_acquire) == nullptr || g_port.stats == nullptr) {
+        return false;
+    }
+    g_port.stats(&g_port, out);
+    return true;
+}
+
 stack* runtime_stack(int* err) {
     if (stack* s = g_stack.load(std::memory_order_acquire)) {
         return s;
@@ -283,6 +301,7 @@ stack* runtime_stack(int* err) {
     pc.eal_args = g_cfg.eal.empty() ? nullptr : g_cfg.eal.c_str();
     pc.mac = g_cfg.mac.empty() ? nullptr : g_cfg.mac.c_str();
     pc.pcap_path = g_cfg.pcap.empty() ? nullptr : g_cfg.pcap.c_str();
+    pc.faults = g_cfg.faults.empty() ? nullptr : g_cfg.faults.c_str();
     pc.hugepages = g_cfg.hugepages;
     pc.nb_mbufs = g_cfg.mbufs;
     pc.log_level = g_cfg.log_level >= 3 ? 8 : 4;

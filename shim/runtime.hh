@@ -15,6 +15,8 @@
 #include "shim/config.hh"
 #include "shim/fdtable.hh"
 
+struct dshim_port_stats;
+
 namespace dshim::shim {
 
 extern config g_cfg;
@@ -29,6 +31,9 @@ bool runtime_ready();
 stack* runtime_stack(int* err);
 // Stack for sockets that already exist (never attaches).
 stack* runtime_stack_if_attached();
+// The port's counters (DSHIM_FAULTS injections among them); false when no
+// port is attached.
+bool runtime_port_stats(dshim_port_stats* out);
 // After fork() in the child: dshim sockets become unusable, no port.
 bool runtime_is_forked_child();
 

@@ -194,12 +194,16 @@ check "a new process attaches the released port and answers ping" $? "$(cat "$WO
 stop_probe "$P3" >/dev/null
 
 # A device DPDK cannot attach fails loudly and leaves nothing behind.
+# (Counted before and after: other processes' runtime directories, e.g.
+# left by a killed program elsewhere on the machine, are not ours.)
+runtime_dirs() { ls -d /var/run/dpdk/dshim* /tmp/dpdk/dshim* "${XDG_RUNTIME_DIR:-/nonexistent}"/dpdk/dshim* 2>/dev/null | wc -l; }
+RD_BEFORE=$(runtime_dirs)
 in_ns "$PROBE" --lib "$LIB" --port "net_nosuchdriver0,iface=$TAP" --ip 198.18.0.2 \
     --seconds 1 >"$WORK/probe4.out" 2>&1
 RC4=$?
 [ "$RC4" = 3 ] && grep -q 'cannot attach DPDK port' "$WORK/probe4.out"
 check "an unusable device fails loudly" $? "rc=$RC4 $(cat "$WORK/probe4.out")"
-RD4=$(ls -d /var/run/dpdk/dshim* /tmp/dpdk/dshim* "${XDG_RUNTIME_DIR:-/nonexistent}"/dpdk/dshim* 2>/dev/null | wc -l)
+RD4=$(( $(runtime_dirs) - RD_BEFORE ))
 ls /run/dshim/*"$TAP"* /tmp/dshim-port-*"$TAP"* >/dev/null 2>&1
 LK4=$?
 [ "$RD4" = 0 ] && [ "$LK4" != 0 ]
