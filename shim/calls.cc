@@ -21,6 +21,7 @@
 
 #include <dlfcn.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 
 #include <cstdarg>
 #include <mutex>
@@ -68,6 +69,7 @@ bool dshim_routes(uint32_t dst) {
 // Forgets an undecided socket: from now on it is an ordinary kernel socket.
 void handover(int fd) {
     if (dfile* f = fd_remove(fd)) {
+        epoll_handover(fd, f);  // its epoll registrations move to the kernel sets
         any_of(fd) = {};
         ++g_shim_counters.handovers;
         fd_put(f);
@@ -124,8 +126,10 @@ bool is_nonblock(const dfile* f, int flags = 0) {
 // Runs op() (after a poll pass, under the stack lock) until it returns
 // something other than -EAGAIN, as the blocking mode, the timeout, the spin
 // budget and signals allow (architecture.md §3).
+// extra: kernel fds whose readiness also ends the sleep (the placeholder of
+// a listener that accepts on both sides).
 template <class Op>
-long block_loop(bool nonblock, nsec_t timeout, bool restartable, Op&& op) {
+long block_loop(bool nonblock, nsec_t timeout, bool restartable, Op&& op, const wait_extra* extra = nullptr) {
     const nsec_t start = now_ns();
     const nsec_t deadline = timeout == TIME_NEVER ? TIME_NEVER : start + timeout;
     const nsec_t spin_end = start + g_cfg.spin_us * NSEC_PER_USEC;
@@ -156,7 +160,7 @@ long block_loop(bool nonblock, nsec_t timeout, bool restartable, Op&& op) {
             runtime_sleeper_exit();
             continue;
         }
-        const int w = runtime_wait(std::min(deadline, now + 100 * NSEC_PER_MSEC));
+        const int w = runtime_wait(std::min(deadline, now + 100 * NSEC_PER_MSEC), extra);
         runtime_sleeper_exit();
         if (w == -EINTR) {
             if (!restartable || timeout != TIME_NEVER || !signal_should_restart()) {
@@ -317,10 +321,50 @@ int do_accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
     }
     dshim::socket* s = f->sock;
     socket* ns = nullptr;
-    const long r = block_loop(is_nonblock(f.get()), s->sk->sk_rcvtimeo, true,
-                              [&]() -> long { return s->ops->accept(s, &ns, flags); });
+    // A listener on INADDR_ANY accepts on both sides: dshim's queue and its
+    // placeholder's kernel queue (kept O_NONBLOCK), whichever has a
+    // connection; the side tried first alternates so neither starves. The
+    // kernel queue is asked on the first try, after every sleep, and every
+    // DSHIM_POLL_KERNEL_US while spinning (architecture.md §3).
+    constexpr long kernel_got = 1;
+    int kfd = -1;
+    const bool dual = f->kernel_listen;
+    static thread_local unsigned turn = 0;
+    const bool kernel_first = dual && (turn++ & 1);
+    nsec_t next_kernel = 0;
+    pollfd kp{fd, POLLIN, 0};
+    wait_extra ex{&kp, 1};
+    auto try_kernel = [&]() -> long {
+        const nsec_t now = now_ns();
+        if (!dual || (now < next_kernel && !kp.revents)) {
+            return -EAGAIN;
+        }
+        next_kernel = now + g_cfg.poll_kernel_us * NSEC_PER_USEC;
+        kp.revents = 0;
+        const int k = libc.accept4(fd, addr, addrlen, flags);
+        if (k >= 0) {
+            kfd = k;
+            return kernel_got;
+        }
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    };
+    const long r = block_loop(is_nonblock(f.get()), s->sk->sk_rcvtimeo, true, [&]() -> long {
+        if (kernel_first) {
+            if (long k = try_kernel(); k != -EAGAIN) {
+                return k;
+            }
+        }
+        const long d = s->ops->accept(s, &ns, flags);
+        if (d != -EAGAIN || kernel_first) {
+            return d;
+        }
+        return try_kernel();
+    }, dual ? &ex : nullptr);
     if (r < 0) {
         return sys_ret(int(r));
+    }
+    if (kfd >= 0) {
+        return kfd;  // a kernel connection: an ordinary kernel fd from here on
     }
     const int efd = libc.eventfd(0, EFD_NONBLOCK | ((flags & SOCK_CLOEXEC) ? EFD_CLOEXEC : 0));
     if (efd < 0) {
@@ -434,14 +478,33 @@ int listen(int fd, int backlog) {
     if (f->kind == dfile_kind::inherited) {
         return sys_ret(-EBADFD_INHERITED);
     }
+    bool on_any = false;
     if (f->kind == dfile_kind::undecided) {
+        on_any = any_of(fd).set;
         if (int e = make_dshim(fd, f.get()); e < 0) {
             return sys_ret(e);
         }
     }
-    f->is_listener = true;
     dshim::socket* s = f->sock;
-    return int(sys_ret(locked([&] { return long(s->ops->listen(s, backlog)); })));
+    const long r = locked([&] { return long(s->ops->listen(s, backlog)); });
+    if (r < 0) {
+        return int(sys_ret(r));
+    }
+    f->is_listener = true;
+    if (on_any || f->kernel_listen) {
+        // Serve both worlds (architecture.md §4): the placeholder, already
+        // bound to INADDR_ANY:port, listens for kernel-side connections
+        // (loopback, other interfaces). It stays non-blocking in the kernel;
+        // the program's blocking mode lives in file_flags.
+        const int fl = libc.fcntl(fd, F_GETFL, 0);
+        if (fl >= 0 && libc.fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0 && libc.listen(fd, backlog) == 0) {
+            f->kernel_listen = true;
+        } else {
+            log_msg(1, "fd %d: the kernel side of the INADDR_ANY listener failed (%s); dshim side only", fd,
+                    std::strerror(errno));
+        }
+    }
+    return 0;
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* len) {
@@ -765,9 +828,20 @@ static int do_fcntl(int fd, int cmd, long arg) {
     }
     switch (cmd) {
     case F_SETFL: {
-        const int r = libc.fcntl(fd, cmd, arg);
+        // A dual listener's placeholder stays non-blocking in the kernel.
+        const int r = libc.fcntl(fd, cmd, f->kernel_listen ? (arg | O_NONBLOCK) : arg);
         if (r == 0) {
             f->file_flags = int(arg) & O_NONBLOCK;
+        }
+        return r;
+    }
+    case F_GETFL: {
+        // O_NONBLOCK is the program's, not the placeholder's (an accepted
+        // socket's eventfd and a dual listener's kernel socket are always
+        // non-blocking in the kernel).
+        const int r = libc.fcntl(fd, cmd, arg);
+        if (r >= 0 && f->kind != dfile_kind::undecided) {
+            return (r & ~O_NONBLOCK) | (f->file_flags.load() & O_NONBLOCK);
         }
         return r;
     }
@@ -821,7 +895,8 @@ int ioctl(int fd, unsigned long req, ...) {
     // FIONBIO is recorded also before the accelerate-or-hand-over decision
     // (python's settimeout() uses it right after socket()), as F_SETFL is.
     if (req == FIONBIO) {
-        const int r = libc.ioctl(fd, req, arg);
+        int one = 1;
+        const int r = libc.ioctl(fd, req, f->kernel_listen ? &one : arg);
         if (r == 0 && arg) {
             int on;
             std::memcpy(&on, arg, sizeof(on));
@@ -1070,6 +1145,33 @@ pid_t vfork(void) {
     // changes state. fork() gives it its own copy (and our atfork handlers).
     libc_resolve();
     return libc.fork();
+}
+
+// syscall(2): libuv (node) closes fds with syscall(SYS_close, fd) to avoid
+// the cancellation point in close(); that must not leave a dshim socket in
+// the fd table behind the number, which the kernel hands out again at once.
+// Only close and close_range are routed; everything else goes to libc as is
+// (unused argument registers are ignored by the kernel).
+long dshim_syscall(long n, ...) __asm__("syscall");
+long dshim_syscall(long n, ...) {
+    va_list ap;
+    va_start(ap, n);
+    long a[6];
+    for (long& x : a) {
+        x = va_arg(ap, long);
+    }
+    va_end(ap);
+    if (runtime_ready() && !t_in_dshim) {
+        if (n == SYS_close) {
+            return close(int(a[0]));
+        }
+        if (n == SYS_close_range) {
+            return close_range(unsigned(a[0]), unsigned(a[1]), int(a[2]));
+        }
+    }
+    using fn = long (*)(long, ...);
+    static fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "syscall"));
+    return real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 // Fortified variants (_FORTIFY_SOURCE): same semantics after the bounds check.

@@ -25,6 +25,11 @@ inline T sys_ret(T r) {
 // The readiness of a dshim file as poll bits (takes the stack lock).
 uint32_t dfile_poll(dfile* f);
 
+// A listener on INADDR_ANY that also accepts kernel-side connections
+// through its placeholder (architecture.md §4): poll/select/epoll add the
+// placeholder's kernel readiness (POLLIN) to the socket's own.
+inline bool dfile_kernel_side(const dfile* f) { return f->kind == dfile_kind::dshim && f->kernel_listen; }
+
 // RAII reference on a dfile found in the table.
 class dfile_ref {
 public:

@@ -39,6 +39,10 @@ struct dfile {
     int type_flags = 0;              // SOCK_NONBLOCK/SOCK_CLOEXEC given at socket()
     std::vector<recorded_opt> opts;  // undecided: options to replay
     bool is_listener = false;
+    // A listener bound to INADDR_ANY: its placeholder kernel socket listens
+    // on the same port too (kernel-side connections: loopback, other
+    // interfaces), and is kept O_NONBLOCK in the kernel (architecture.md §4).
+    bool kernel_listen = false;
 };
 
 // Reserves the table (size from RLIMIT_NOFILE, capped).

@@ -19,6 +19,7 @@
 #include "dpdk_port/dpdk_port.hh"
 #include "ipv4/tcp.hh"
 #include "shim/libc.hh"
+#include "shim/poll.hh"
 #include "shim/signals.hh"
 #include "shim/stat.hh"
 
@@ -54,10 +55,18 @@ nsec_t mono_now() {
 
 // Sock callbacks: count the event on the socket (edge-triggered epoll reads
 // the count from sk_user_data) and wake whoever sleeps.
-void sk_cb_notify(sock* sk) {
-    sk->sk_user_data = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(sk->sk_user_data) + 1);
+// Receive-side events count in the low 32 bits, send-side ones in the high
+// 32 bits, state changes and errors in both (poll.cc's edge-triggered epoll
+// compares only the half its member is interested in).
+void sk_cb_count(sock* sk, uintptr_t inc) {
+    sk->sk_user_data = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(sk->sk_user_data) + inc);
     runtime_notify();
 }
+constexpr uintptr_t kRxEvent = 1;
+constexpr uintptr_t kTxEvent = uintptr_t(1) << 32;
+void sk_cb_notify(sock* sk) { sk_cb_count(sk, kRxEvent | kTxEvent); }
+void sk_cb_data_ready(sock* sk) { sk_cb_count(sk, kRxEvent); }
+void sk_cb_write_space(sock* sk) { sk_cb_count(sk, kTxEvent); }
 
 std::string default_dpdk_lib_path() {
     Dl_info info{};
@@ -110,10 +119,22 @@ void* progress_main(void*) {
             if (g_port.rx_intr_enable(&g_port) == 0) {
                 // Poll once more after arming so a frame that arrived before
                 // the arm is not left waiting for the next one.
+                // If an application thread holds the lock, that pass may
+                // have run before the frame came: sleeping now could leave
+                // the frame unseen until the next timer (up to 100 ms, a
+                // lost wake-up when the application thread goes to sleep
+                // too). Retry instead of sleeping.
                 unsigned late = 0;
+                bool polled = false;
                 if (stack_try_lock()) {
                     late = net->poll();
                     stack_unlock();
+                    polled = true;
+                }
+                if (!polled) {
+                    g_port.rx_intr_disable(&g_port);
+                    sched_yield();
+                    continue;
                 }
                 if (late == 0 && timeout_ms > 0) {
                     (void)g_port.rx_intr_wait(&g_port, timeout_ms);
@@ -395,14 +416,25 @@ int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask)
         ts.tv_nsec = long(d % NSEC_PER_SEC);
         tsp = &ts;
     }
-    const int handlers_before = signal_program_interrupts();
-    const int r = libc.ppoll(fds, nfds_t(n), tsp, mask);
-    const int saved = errno;
-    if (fds[0].revents & POLLIN) {
-        uint64_t v;
-        ssize_t rd = libc.read(g_wake_efd, &v, sizeof(v));
-        (void)rd;
+    // A handler of the program's that ran since the caller's
+    // signal_wait_begin() (while it spun, or right before this sleep) must
+    // end the wait: check with every signal blocked, and let ppoll unblock
+    // them atomically (the pselect pattern), so none slips in between.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (signal_program_interrupts() > 0) {
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        return -EINTR;
     }
+    const int handlers_before = signal_program_interrupts();
+    const int r = libc.ppoll(fds, nfds_t(n), tsp, mask ? mask : &old);
+    const int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    // The wake eventfd is not drained here: with several sleeping threads,
+    // one draining it before another reached its ppoll would leave that one
+    // asleep after a notify it must see. The last sleeper to leave drains it
+    // (runtime_sleeper_exit).
     if (extra) {
         for (int i = 0; i < extra->nfds && i + 1 < n; ++i) {
             extra->fds[i].revents = fds[i + 1].revents;
@@ -418,16 +450,30 @@ int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask)
 
 // Sleepers register around the final check (see block loops in calls.cc).
 void runtime_sleeper_enter() { g_sleepers.fetch_add(1, std::memory_order_seq_cst); }
-void runtime_sleeper_exit() { g_sleepers.fetch_sub(1, std::memory_order_seq_cst); }
+void runtime_sleeper_exit() {
+    if (g_sleepers.fetch_sub(1, std::memory_order_seq_cst) != 1) {
+        return;
+    }
+    uint64_t v;
+    if (libc.read(g_wake_efd, &v, sizeof(v)) == sizeof(v) && g_sleepers.load(std::memory_order_seq_cst) > 0) {
+        // A sleeper came in while we drained: it may have checked the event
+        // count before the notify we just ate. Give it a (maybe spurious)
+        // wake-up rather than lose one.
+        const uint64_t one = 1;
+        ssize_t w = libc.write(g_wake_efd, &one, sizeof(one));
+        (void)w;
+    }
+}
 
 void sock_attach_callbacks(sock* sk) {
     sk->sk_state_change = sk_cb_notify;
-    sk->sk_data_ready = sk_cb_notify;
-    sk->sk_write_space = sk_cb_notify;
+    sk->sk_data_ready = sk_cb_data_ready;
+    sk->sk_write_space = sk_cb_write_space;
     sk->sk_error_report = sk_cb_notify;
 }
 
 void release_dfile(dfile* f) {
+    epoll_release_file(f);  // as the kernel's eventpoll_release at the last fput
     if (f->kind == dfile_kind::dshim && f->sock) {
         stack_lock lk;
         sock_release(f->sock);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string>
 
+#include "dpdk_port/dpdk_port.hh"
 #include "ipv4/tcp.hh"
 #include "shim/libc.hh"
 #include "shim/runtime.hh"
@@ -87,6 +88,25 @@ std::string stat_render() {
         if (c.drops[i]) {
             std::snprintf(line, sizeof(line), "  %-26s %llu   (%s)\n", drop_reason_name(drop_reason(i)),
                           (unsigned long long)c.drops[i], drop_reason_text(drop_reason(i)));
+            out += line;
+        }
+    }
+    if (dshim_port_stats ps{}; runtime_port_stats(&ps)) {
+        std::snprintf(line, sizeof(line), "port:\n  rx %llu frames %llu bytes  tx %llu frames %llu bytes\n",
+                      (unsigned long long)ps.rx_packets, (unsigned long long)ps.rx_bytes,
+                      (unsigned long long)ps.tx_packets, (unsigned long long)ps.tx_bytes);
+        out += line;
+        if (!g_cfg.faults.empty()) {
+            out += "faults (" + g_cfg.faults + "):\n";
+            std::snprintf(line, sizeof(line),
+                          "  rx lost %llu dup %llu reordered %llu corrupted %llu delayed %llu\n"
+                          "  tx lost %llu dup %llu reordered %llu corrupted %llu delayed %llu  copy-fail %llu\n",
+                          (unsigned long long)ps.fault_rx_lost,
+                          (unsigned long long)ps.fault_rx_dup, (unsigned long long)ps.fault_rx_reordered,
+                          (unsigned long long)ps.fault_rx_corrupted, (unsigned long long)ps.fault_rx_delayed,
+                          (unsigned long long)ps.fault_tx_lost, (unsigned long long)ps.fault_tx_dup,
+                          (unsigned long long)ps.fault_tx_reordered, (unsigned long long)ps.fault_tx_corrupted,
+                          (unsigned long long)ps.fault_tx_delayed, (unsigned long long)ps.fault_copy_fail);
             out += line;
         }
     }

@@ -9,11 +9,14 @@ Each line of testlog.json is one finished test executable with its output. Per e
   3. no summary: the executable counts as one case, passed if meson said OK.
 An executable that meson judged bad (crash, timeout, non-zero exit) but whose summary
 shows no failure adds one failed case. SKIP adds nothing; EXPECTEDFAIL is a pass.
+Several logs may be given (scripts/test adds the sanitizer build's): their cases add up,
+and entries of the second and later logs are named with their build directory.
 Prints a table, the logs of failing executables, and last `N passed, M failed`.
 Exit status: 0 when nothing failed, 1 otherwise.
 """
 import argparse
 import json
+import os
 import re
 import sys
 
@@ -86,20 +89,25 @@ def tail(text, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('testlog', help='path to meson-logs/testlog.json (may be absent)')
+    ap.add_argument('testlog', nargs='+', help='path(s) to meson-logs/testlog.json (may be absent)')
     ap.add_argument('--meson-rc', type=int, default=0,
                     help="meson test's exit status; non-zero with no counted failure adds one")
     args = ap.parse_args()
 
     entries = []
-    try:
-        with open(args.testlog, encoding='utf-8', errors='replace') as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    entries.append(json.loads(line))
-    except FileNotFoundError:
-        pass
+    for i, path in enumerate(args.testlog):
+        # .../BUILD/meson-logs/testlog.json -> "BUILD: " for the later logs
+        label = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(path)))) + ': ' if i else ''
+        try:
+            with open(path, encoding='utf-8', errors='replace') as f:
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        e = json.loads(line)
+                        e['name'] = label + e.get('name', '?')
+                        entries.append(e)
+        except FileNotFoundError:
+            pass
 
     total_pass = total_fail = 0
     failing = []

@@ -20,7 +20,14 @@ namespace dshim {
     X(tcp_ofo_queued) X(tcp_ofo_drops) X(tcp_dup_segs) X(tcp_rcv_collapsed) \
     X(tcp_zero_window_probes) X(tcp_window_updates)                       \
     X(tcp_rcv_pruned) X(tcp_mem_pressure) X(tcp_enobufs)                  \
-    X(tcp_challenge_acks) X(tcp_time_wait_recycled)
+    X(tcp_challenge_acks) X(tcp_time_wait_recycled)                       \
+    X(tcp_sack_recovery) X(tcp_reno_recovery) X(tcp_dsack_rx) X(tcp_dsack_tx) \
+    X(tcp_spurious_undos) X(tcp_lost_retransmits) X(tcp_rack_reo_timeouts) \
+    X(tcp_challenge_ack_limited)                                          \
+    X(tcp_syncookies_sent) X(tcp_syncookies_recv) X(tcp_syncookies_failed) \
+    X(tcp_ecn_ce_rx) X(tcp_ecn_cwr)                                       \
+    X(icmp_in_dest_unreachs) X(icmp_in_frag_needed)                       \
+    X(ip_reasm_reqds) X(ip_reasm_oks) X(ip_reasm_fails) X(ip_reasm_timeouts)
 
 struct stack_counters {
 #define X(name) uint64_t name = 0;

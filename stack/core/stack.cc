@@ -16,6 +16,7 @@ void apply_profile(stack_sysctl& s, tcp_profile p) {
         s.quickack = false;
         s.delack_min = 200 * NSEC_PER_MSEC;
         s.ato_min = 200 * NSEC_PER_MSEC;
+        s.abc_l = 2;                      // RFC 3465 §2.2 L = 2*SMSS
     } else {
         s = stack_sysctl{};
     }

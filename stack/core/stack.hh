@@ -56,6 +56,22 @@ struct stack_sysctl {
     bool quickack = true;        // quick-ACK mode at start (Linux)
     bool timestamps = true;
     bool sack = true;
+    bool dsack = true;           // send D-SACK blocks for duplicates (RFC 2883)
+    // tcp_recovery: 1 = RACK-TLP loss detection (RFC 8985), as Linux; 0 = the
+    // RFC 6675 DupThresh rule (IsLost) alone.
+    uint8_t recovery_rack = 1;
+    bool tlp = true;             // tail loss probes (tcp_early_retrans = 3)
+    // tcp_ecn: 0 off, 1 request on outgoing and accept incoming, 2 accept
+    // only (Linux's default).
+    uint8_t ecn = 2;
+    // tcp_syncookies: 0 off, 1 when the SYN queue overflows (Linux), 2 always.
+    uint8_t syncookies = 1;
+    // Appropriate byte counting (RFC 3465 §2.2): slow-start growth per ACK is
+    // at most abc_l segments; 0 = no limit (Linux counts every delivered
+    // segment).
+    uint8_t abc_l = 0;
+    char congestion_control[16] = "cubic";  // default for new sockets
+    uint32_t challenge_ack_limit = 1000;    // RFC 5961 ACKs per second, stack-wide
     bool window_scaling = true;
     uint8_t rcv_wscale = 7;      // window scale we offer
     int rmem_default = 131072;   // tcp_rmem[1]
@@ -134,6 +150,9 @@ public:
     uint32_t sock_count = 0;         // live tcp socks (incl. orphans)
     uint32_t orphan_count = 0;
     uint32_t ephemeral_offset = 0;   // RFC 6056 algorithm 3 table-less counter
+    // RFC 5961 §7 stack-wide challenge-ACK budget for the current second.
+    uint64_t challenge_second = ~uint64_t(0);
+    uint32_t challenge_quota = 0;
     // Socks whose user closed them: freed when they reach CLOSE.
     list_head all_socks;             // every live sock, for `dshim stat`
 

@@ -87,10 +87,11 @@ void neigh_timer_fn(void* arg) {
         net.timers().mod_timer(&n->timer, net.now() + net.sysctl().arp_retrans);
         return;
     case neigh_state::reachable:
-        // Not confirmed for reachable_time: stale. The next use re-resolves;
-        // an unused stale entry is forgotten after another period.
+        // Not confirmed for reachable_time: stale. The next use re-confirms
+        // it; an unused stale entry stays until its slot is needed
+        // (lookup_create recycles it), as Linux keeps STALE entries while
+        // its table is below gc_thresh1.
         n->state = neigh_state::stale;
-        net.timers().mod_timer(&n->timer, net.now() + net.sysctl().arp_reachable);
         return;
     case neigh_state::stale:
     case neigh_state::failed:
@@ -112,10 +113,13 @@ neigh_table::neigh_table(stack* net) {
 
 neighbour* neigh_table::lookup(uint32_t ip) {
     const unsigned h = neigh_hash(ip);
+    // No early stop at a free slot: an expired entry is freed in place
+    // (neigh_reset), which can leave a hole before later entries of the same
+    // probe chain. A miss costs one pass over the small table.
     for (unsigned i = 0; i < size; ++i) {
         neighbour& n = entries[(h + i) % size];
         if (n.state == neigh_state::none) {
-            return nullptr;
+            continue;
         }
         if (n.ip == ip) {
             return &n;
@@ -183,9 +187,11 @@ void arp_rcv(stack& net, pbuf_ptr skb) {
                              arp.spa != net.ip() && !ipv4_is_martian(arp.spa);
     const bool for_us = arp.tpa == net.ip();
     // RFC 826 "merge": update an existing entry for the sender whatever the
-    // target; create one only if the packet is for us.
+    // target; create one only for a request to us (we are about to answer
+    // it). An unsolicited reply creates nothing, as Linux with arp_accept 0.
     if (sane_sender) {
-        neighbour* n = for_us ? net.neigh().lookup_create(arp.spa) : net.neigh().lookup(arp.spa);
+        const bool create = for_us && arp.op == wire::arp_op_request;
+        neighbour* n = create ? net.neigh().lookup_create(arp.spa) : net.neigh().lookup(arp.spa);
         if (n) {
             n->mac = arp.sha;
             n->confirmed = net.now();

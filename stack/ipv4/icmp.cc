@@ -6,6 +6,7 @@
 
 #include "core/stack.hh"
 #include "ipv4/ip.hh"
+#include "ipv4/tcp.hh"
 #include "wire/checksum.hh"
 #include "wire/icmp.hh"
 
@@ -18,8 +19,20 @@ void icmp_rcv(stack& net, pbuf_ptr skb, const wire::ipv4_repr& iph) {
         return;
     }
     ++net.counters().icmp_in_msgs;
+    if (icmp.type == wire::icmp_dest_unreach) {
+        // RFC 1122 §3.2.2.1: the error goes to the transport named in the
+        // quoted header (icmp_unreach -> tcp_v4_err).
+        ++net.counters().icmp_in_dest_unreachs;
+        // The quoted datagram is truncated (header + 8 bytes): only its
+        // protocol is read here, the rest by the transport.
+        if (icmp.payload.size() >= 28 && wire::load8(icmp.payload.data() + 9) == wire::ipproto_tcp) {
+            tcp_v4_err(net, icmp.type, icmp.code, icmp.rest, icmp.payload);
+            return;
+        }
+        net.drop(drop_reason::icmp_unhandled);
+        return;
+    }
     if (icmp.type != wire::icmp_echo_request) {
-        // TODO(#5): destination unreachable / frag-needed to TCP.
         net.drop(drop_reason::icmp_unhandled);
         return;
     }

@@ -45,6 +45,8 @@ enum : uint8_t {
     ICSK_TIME_NONE = 0,
     ICSK_TIME_RETRANS = 1,
     ICSK_TIME_PROBE0 = 3,
+    ICSK_TIME_REO_TIMEOUT = 5,   // RACK reordering timer (RFC 8985 §6.3)
+    ICSK_TIME_LOSS_PROBE = 6,    // tail loss probe (RFC 8985 §7)
 };
 
 struct inet_connection_sock : inet_sock {
@@ -61,6 +63,12 @@ struct inet_connection_sock : inet_sock {
     const tcp_congestion_ops* icsk_ca_ops = nullptr;
     nsec_t icsk_user_timeout = 0;      // TCP_USER_TIMEOUT (0 = off)
     uint32_t icsk_pmtu_cookie = 0;     // path MTU this socket was sized for
+    // Private state of the congestion-control module (icsk_ca_priv).
+    alignas(8) unsigned char icsk_ca_priv[104] = {};
+    template <class T> T* ca_priv() {
+        static_assert(sizeof(T) <= sizeof(icsk_ca_priv));
+        return reinterpret_cast<T*>(icsk_ca_priv);
+    }
     struct {
         uint8_t pending = 0;           // ICSK_ACK_*
         uint8_t quick = 0;             // ACKs still to send without delay

@@ -157,7 +157,9 @@ void tcp_init_sock_common(sock* sk) {
     tp->sk_state = TCP_CLOSE;
     sk->sk_sndbuf = net.sysctl().wmem_default;
     sk->sk_rcvbuf = net.sysctl().rmem_default;
-    tp->icsk_ca_ops = &tcp_reno;
+    // tcp_assign_congestion_control: the stack default (cubic, as Linux).
+    const tcp_congestion_ops* ca = tcp_ca_find(net.sysctl().congestion_control);
+    tp->icsk_ca_ops = ca ? ca : &tcp_reno;
     net.all_socks.add_tail(&sk->sk_all_node);
     ++net.sock_count;
 }

@@ -13,6 +13,7 @@ struct tcp_timewait_sock;
 
 extern const proto tcp_prot;
 extern const tcp_congestion_ops tcp_reno;
+extern const tcp_congestion_ops tcp_cubic;
 
 // Maximum segment lifetime stuff and fixed protocol constants.
 #ifndef TCP_MSS_DEFAULT  // <linux/tcp.h> defines the same value as a macro
@@ -100,6 +101,30 @@ void tcp_enter_loss(sock* sk);
 void tcp_init_transfer(sock* sk);
 void tcp_enter_quickack_mode(sock* sk, unsigned max_quickacks);
 void tcp_fin(sock* sk);
+
+// --- tcp_recovery.cc: SACK scoreboard, RACK-TLP, PRR, undo
+struct tcp_sack_result {
+    uint32_t newly_sacked = 0;  // segments newly marked TCPCB_SACKED
+    bool dsack = false;         // the first block was a D-SACK (RFC 2883)
+};
+tcp_sack_result tcp_sacktag_write_queue(sock* sk, const wire::tcp_repr& th);
+void tcp_sack_mark_lost(sock* sk);
+void tcp_rack_advance(tcp_sock* tp, uint8_t sacked, seq32 end_seq, nsec_t xmit_time);
+nsec_t tcp_rack_detect_loss(sock* sk);
+void tcp_rack_reo_timeout(sock* sk);
+void tcp_sack_fastretrans_alert(sock* sk, uint32_t delivered, bool snd_una_advanced, bool dsack);
+void tcp_cwnd_reduction(sock* sk, uint32_t newly_acked_sacked, bool newly_lost, bool snd_una_advanced,
+                        bool fast_rexmit);
+void tcp_init_undo(tcp_sock* tp);
+void tcp_enter_cwr(sock* sk);
+void tcp_dsack_set(tcp_sock* tp, seq32 seq, seq32 end_seq);
+bool tcp_schedule_loss_probe(sock* sk);
+void tcp_send_loss_probe(sock* sk);
+void tcp_process_tlp_ack(sock* sk, seq32 ack, bool dsack, bool snd_una_advanced, bool data_sacked);
+
+// --- tcp_icmp.cc: ICMP errors for TCP (tcp_v4_err)
+void tcp_v4_err(stack& net, uint8_t type, uint8_t code, uint32_t info, std::span<const std::byte> quoted);
+void tcp_v4_mtu_reduced(sock* sk, uint32_t mtu);
 
 // --- tcp_timer.cc
 void tcp_init_xmit_timers(sock* sk);

@@ -11,11 +11,16 @@ namespace dshim {
 
 // Slow start (RFC 5681 §3.1 eq. 2 without ABC's L limit beyond ssthresh):
 // returns the ACKed segments left over once cwnd reaches ssthresh.
+// With abc_l set, growth per ACK is at most abc_l segments (RFC 3465 §2.2,
+// the rfc profile's L = 2); Linux counts every delivered segment.
 uint32_t tcp_slow_start(tcp_sock* tp, uint32_t acked) {
-    const uint32_t cwnd = std::min(tp->snd_cwnd + acked, tp->snd_ssthresh);
-    acked -= cwnd - tp->snd_cwnd;
+    const uint32_t l = tp->sk_net->sysctl().abc_l;
+    const uint32_t grow = l != 0 ? std::min(acked, l) : acked;
+    const uint32_t cwnd = std::min(tp->snd_cwnd + grow, tp->snd_ssthresh);
+    const uint32_t used = cwnd - tp->snd_cwnd;
     tp->snd_cwnd = cwnd;
-    return acked;
+    // What is left once cwnd reached ssthresh goes to congestion avoidance.
+    return used < grow ? acked - used : 0;
 }
 
 // Congestion avoidance: one segment per window of ACKed segments
@@ -74,13 +79,19 @@ const tcp_congestion_ops* tcp_ca_find(const char* name) {
     if (std::strcmp(name, "reno") == 0 || std::strcmp(name, "newreno") == 0) {
         return &tcp_reno;
     }
-    return nullptr;  // TODO(#5): cubic
+    if (std::strcmp(name, "cubic") == 0) {
+        return &tcp_cubic;
+    }
+    return nullptr;
 }
 
 void tcp_init_congestion_control(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
     if (!tp->icsk_ca_ops) {
-        tp->icsk_ca_ops = &tcp_reno;
+        // The stack's default (net.ipv4.tcp_congestion_control), Reno if
+        // the name is unknown.
+        const tcp_congestion_ops* ca = tcp_ca_find(sk->sk_net->sysctl().congestion_control);
+        tp->icsk_ca_ops = ca ? ca : &tcp_reno;
     }
     if (tp->icsk_ca_ops->init) {
         tp->icsk_ca_ops->init(tp);

@@ -164,6 +164,7 @@ void tcp_mark_head_lost(sock* sk) {
 void tcp_enter_recovery(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
     ++sk->sk_net->counters().tcp_fast_retrans;
+    ++sk->sk_net->counters().tcp_reno_recovery;
     tp->prior_ssthresh = tp->snd_ssthresh;
     tp->prior_cwnd = tp->snd_cwnd;
     tp->snd_ssthresh = tp->icsk_ca_ops->ssthresh(tp);
@@ -214,6 +215,16 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
     tcp_sock* tp = tcp_sk(sk);
     if (tp->packets_out == 0) {
         tp->sacked_out = 0;
+    }
+    if (tp->icsk_ca_state == TCP_CA_CWR) {
+        // ECN reduction (RFC 3168 §6.1.2) spread by PRR over one window.
+        if (!before(tp->snd_una, tp->high_seq)) {
+            tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+            tcp_set_ca_state(sk, TCP_CA_Open);
+        } else {
+            tcp_cwnd_reduction(sk, acked_pkts + (is_dupack ? 1 : 0), false, (flag & FLAG_SND_UNA_ADVANCED) != 0,
+                               false);
+        }
     }
     switch (tp->icsk_ca_state) {
     case TCP_CA_Recovery:
@@ -285,6 +296,19 @@ uint32_t tcp_clean_rtx_queue(sock* sk, unsigned* flag) {
         if (cb->sacked & TCPCB_LOST) {
             --tp->lost_out;
         }
+        if (cb->sacked & TCPCB_SACKED) {
+            --tp->sacked_out;  // counted as delivered when it was SACKed
+        } else {
+            ++tp->delivered;
+            if (tp->rx_opt.sack_ok) {
+                // An original below the highest SACK arrived late: reordering.
+                if (tp->sacked_out != 0 && !(cb->sacked & TCPCB_EVER_RETRANS) &&
+                    before(cb->end_seq, tp->highest_sack)) {
+                    tp->rack.reord = true;
+                }
+                tcp_rack_advance(tp, cb->sacked, cb->end_seq, cb->when);
+            }
+        }
         if (cb->sacked & TCPCB_EVER_RETRANS) {
             *flag |= FLAG_RETRANS_DATA_ACKED;
         } else if (cb->when != 0) {
@@ -326,7 +350,7 @@ uint32_t tcp_clean_rtx_queue(sock* sk, unsigned* flag) {
 // RFC 9293 §3.10.7.4 "SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)"
 // in the kernel's form (tcp_may_update_window).
 bool tcp_may_update_window(const tcp_sock* tp, seq32 ack, seq32 ack_seq, uint32_t nwin) {
-    return after(ack, tp->snd_una) || after(ack_seq, tp->snd_wl1) || (ack_seq == tp->snd_wl1 && nwin > tp->snd_wnd);
+    return after(ack, tp->snd_una) || after(ack_seq, tp->snd_wl1) || (ack_seq == tp->snd_wl1 && (nwin > tp->snd_wnd || nwin == 0));
 }
 
 void tcp_ack_probe(sock* sk) {
@@ -379,7 +403,16 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
             tcp_send_challenge_ack(sk);
             return -1;
         }
-        return 0;  // old duplicate: ignore the ACK, keep the data
+        // Old duplicate: ignore the cumulative ACK, keep the data; its SACK
+        // blocks (a reordered ACK) still inform the scoreboard, as in Linux.
+        if (tp->rx_opt.sack_ok && th.opt.num_sacks != 0 && tp->packets_out != 0) {
+            const uint32_t prior_delivered = tp->delivered;
+            const tcp_sack_result sr = tcp_sacktag_write_queue(sk, th);
+            if (sr.newly_sacked != 0 || sr.dsack) {
+                tcp_sack_fastretrans_alert(sk, tp->delivered - prior_delivered, false, sr.dsack);
+            }
+        }
+        return 0;
     }
     if (after(ack, tp->snd_nxt)) {
         return -1;
@@ -410,7 +443,14 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
     tp->icsk_probes_out = 0;
 
     const uint32_t prior_packets = tp->packets_out;
+    const uint32_t prior_delivered = tp->delivered;
     uint32_t acked = 0;
+    tcp_sack_result sr;
+    if (tp->rx_opt.sack_ok && th.opt.num_sacks != 0) {
+        // RFC 2018 blocks update the scoreboard before the cumulative ACK
+        // removes what it covers (tcp_sacktag_write_queue).
+        sr = tcp_sacktag_write_queue(sk, th);
+    }
     if (prior_packets != 0 && (flag & FLAG_SND_UNA_ADVANCED)) {
         acked = tcp_clean_rtx_queue(sk, &flag);
     }
@@ -419,13 +459,33 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
     const bool is_dupack = prior_packets != 0 && !(flag & (FLAG_SND_UNA_ADVANCED | FLAG_DATA)) &&
                            nwin == prior_wnd && !(th.flags & (TCPF_SYN | TCPF_FIN));
     if (prior_packets != 0) {
-        if (acked > 0 && tp->icsk_ca_state != TCP_CA_Recovery) {
+        if (acked > 0 && tp->icsk_ca_state != TCP_CA_Recovery && tp->icsk_ca_state != TCP_CA_CWR) {
             tp->icsk_ca_ops->cong_avoid(tp, acked);
         }
-        tcp_fastretrans_alert(sk, acked, flag, is_dupack);
+        tcp_process_tlp_ack(sk, ack, sr.dsack, (flag & FLAG_SND_UNA_ADVANCED) != 0, sr.newly_sacked != 0);
         if (flag & FLAG_SND_UNA_ADVANCED) {
-            tcp_rearm_rto(sk);
+            // tcp_set_xmit_timer: a tail loss probe when it applies, else the RTO.
+            if (!tcp_schedule_loss_probe(sk)) {
+                tcp_rearm_rto(sk);
+            }
         }
+        if (tp->rx_opt.sack_ok) {
+            // NewReno's duplicate-ACK counting stays for peers without SACK.
+            tcp_sack_fastretrans_alert(sk, tp->delivered - prior_delivered, (flag & FLAG_SND_UNA_ADVANCED) != 0,
+                                       sr.dsack);
+        } else {
+            tcp_fastretrans_alert(sk, acked, flag, is_dupack);
+        }
+        if (tp->rack.reo_deadline != 0 && tp->packets_out != 0) {
+            const nsec_t now = sk->sk_net->now();
+            const nsec_t left = tp->rack.reo_deadline > now ? tp->rack.reo_deadline - now : 0;
+            tp->rack.reo_deadline = 0;
+            inet_csk_reset_xmit_timer(sk, ICSK_TIME_REO_TIMEOUT, left);
+        }
+    } else if (sr.dsack) {
+        // Nothing outstanding, but a D-SACK may still prove the last
+        // recovery spurious (Linux's no_queue path).
+        tcp_sack_fastretrans_alert(sk, 0, false, true);
     }
     if (acked > 0) {
         tcp_sndbuf_expand(sk);
@@ -659,6 +719,7 @@ void tcp_data_queue_ofo(sock* sk, pbuf_ptr skb) {
         tcp_skb_cb* pcb = TCP_SKB_CB(prev);
         if (!before(pcb->end_seq, cb->end_seq)) {
             ++net.counters().tcp_dup_segs;  // wholly inside an earlier segment
+            tcp_dsack_set(tp, cb->seq, cb->end_seq);  // RFC 2883 §4.1.2
             tcp_update_sack_blocks(tp, latest);
             return;
         }
@@ -757,8 +818,10 @@ queue_and_out:
         return;
     }
     if (!after(cb->end_seq, tp->rcv_nxt)) {
-        // A retransmission of what we have: ACK at once (RFC 9293 §3.10.7.4).
+        // A retransmission of what we have: ACK at once (RFC 9293 §3.10.7.4),
+        // reporting the duplicate as a D-SACK block (RFC 2883 §4.1.1).
         ++net.counters().tcp_dup_segs;
+        tcp_dsack_set(tp, cb->seq, cb->end_seq);
         tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS);
         tp->icsk_ack.pending |= ICSK_ACK_SCHED;
         return;
@@ -770,7 +833,9 @@ queue_and_out:
         return;
     }
     if (before(cb->seq, tp->rcv_nxt)) {
-        // Partly new: keep the part after rcv_nxt.
+        // Partly new: keep the part after rcv_nxt; D-SACK the old part
+        // (RFC 2883 §4.1.1).
+        tcp_dsack_set(tp, cb->seq, tp->rcv_nxt);
         const uint32_t overlap = uint32_t(tp->rcv_nxt - cb->seq);
         skb->adj(std::min(overlap, skb->len));
         cb->seq = tp->rcv_nxt;

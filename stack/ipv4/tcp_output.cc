@@ -290,12 +290,19 @@ static int tcp_transmit(sock* sk, pbuf* orig, seq32 seq, uint8_t flags) {
             th.opt.ts_val = tcp_time_stamp(tp);
             th.opt.ts_ecr = tp->rx_opt.ts_recent;
         }
-        if (tp->rx_opt.sack_ok && tp->num_sacks != 0 && !(flags & wire::TCPF_RST)) {
+        if (tp->rx_opt.sack_ok && (tp->num_sacks != 0 || tp->dsack) && !(flags & wire::TCPF_RST)) {
             const uint8_t room = th.opt.has_ts ? 3 : 4;
-            th.opt.num_sacks = std::min(tp->num_sacks, room);
-            for (uint8_t i = 0; i < th.opt.num_sacks; ++i) {
-                th.opt.sacks[i] = tp->selective_acks[i];
+            uint8_t n = 0;
+            if (tp->dsack) {
+                // RFC 2883 §4: the D-SACK block goes first, sent once.
+                th.opt.sacks[n++] = tp->duplicate_sack;
+                tp->dsack = false;
+                ++net.counters().tcp_dsack_tx;
             }
+            for (uint8_t i = 0; i < tp->num_sacks && n < room; ++i) {
+                th.opt.sacks[n++] = tp->selective_acks[i];
+            }
+            th.opt.num_sacks = n;
         }
     }
     const uint32_t payload = skb->len;
@@ -382,6 +389,9 @@ static void tcp_event_new_data_sent(sock* sk, pbuf* skb) {
     tp->send_head = skb->next;
     tp->snd_nxt = cb->end_seq;
     ++tp->packets_out;
+    if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_CWR) {
+        ++tp->prr_out;
+    }
     if (!tp->icsk_retransmit_timer.pending() || tp->icsk_pending == ICSK_TIME_PROBE0) {
         tcp_rearm_rto(sk);
     }
@@ -437,6 +447,9 @@ void tcp_write_xmit(sock* sk, int nonagle) {
     }
     if (!sent_any) {
         tcp_check_probe_timer(sk);
+    } else if (tp->icsk_pending == ICSK_TIME_RETRANS || tp->icsk_pending == ICSK_TIME_LOSS_PROBE) {
+        // New data went out: a tail loss probe 2*SRTT after it (RFC 8985 §7.2).
+        (void)tcp_schedule_loss_probe(sk);
     }
 }
 
@@ -597,6 +610,17 @@ int tcp_retransmit_skb(sock* sk, pbuf* skb) {
     if (!(cb->sacked & TCPCB_RETRANS)) {
         ++tp->retrans_out;
     }
+    if (tp->undo_armed) {
+        // Undo bookkeeping (RFC 3522 / 3708): the first retransmission's
+        // TSval, and how many retransmissions D-SACKs must explain.
+        ++tp->undo_retrans;
+        if (tp->undo_tsval == 0) {
+            tp->undo_tsval = tcp_time_stamp(tp);
+        }
+    }
+    if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_CWR) {
+        ++tp->prr_out;
+    }
     cb->sacked |= TCPCB_RETRANS | TCPCB_EVER_RETRANS;
     ++cb->retrans;
     cb->when = net.now();
@@ -712,6 +736,21 @@ void tcp_send_challenge_ack(sock* sk) {
     if (tcp_oow_rate_limited(sk)) {
         return;
     }
+    // RFC 5961 §7: a stack-wide limit too (Linux's tcp_challenge_ack_limit,
+    // 1000/s). As Linux since CVE-2016-5696, each second's budget is drawn
+    // from [limit/2, 3*limit/2), so an off-path attacker cannot count it.
+    stack& net = *sk->sk_net;
+    const uint32_t limit = net.sysctl().challenge_ack_limit;
+    const uint64_t second = uint64_t(net.now() / NSEC_PER_SEC);
+    if (second != net.challenge_second) {
+        net.challenge_second = second;
+        net.challenge_quota = limit / 2 + (limit != 0 ? uint32_t(net.random() % limit) : 0);
+    }
+    if (net.challenge_quota == 0) {
+        ++net.counters().tcp_challenge_ack_limited;
+        return;
+    }
+    --net.challenge_quota;
     ++sk->sk_net->counters().tcp_challenge_acks;
     tcp_send_ack(sk);
 }

@@ -36,6 +36,14 @@ enum : uint8_t {
     TCPCB_EVER_RETRANS = 8,
 };
 
+// tp->ecn_flags (RFC 3168)
+enum : uint8_t {
+    TCP_ECN_OK = 1,        // negotiated
+    TCP_ECN_QUEUE_CWR = 2, // send CWR on the next data segment
+    TCP_ECN_DEMAND_CWR = 4,// receiver: echo ECE until the peer sends CWR
+    TCP_ECN_SEEN = 8,
+};
+
 // tp->nonagle bits
 enum : uint8_t {
     TCP_NAGLE_OFF = 1,    // TCP_NODELAY
@@ -101,11 +109,36 @@ struct tcp_sock : inet_connection_sock {
     uint32_t prior_ssthresh = 0;
     uint32_t packets_out = 0;   // segments in flight (sent, not acked)
     uint32_t retrans_out = 0;   // retransmitted segments in flight
-    uint32_t sacked_out = 0;    // Reno: duplicate ACK count standing in for SACKed
+    uint32_t sacked_out = 0;    // SACK: segments marked TCPCB_SACKED; Reno: duplicate ACK count
     uint32_t lost_out = 0;
+    seq32 highest_sack;         // end_seq of the highest SACKed segment (valid while sacked_out)
+    uint8_t reordering = 3;     // DupThresh (RFC 6675 §2), raised when reordering is seen
+    // PRR (RFC 6937): data delivered / sent since recovery began, in segments.
+    uint32_t prr_delivered = 0;
+    uint32_t prr_out = 0;
+    uint32_t undo_tsval = 0;    // our TSval of the first retransmission of the episode (Eifel)
+    seq32 tlp_high_seq;         // snd_nxt when the tail loss probe went out (0 = none)
+    bool tlp_retrans = false;   // the probe was a retransmission
+    // RACK (RFC 8985 §6.1): the most recently sent segment known delivered.
+    struct {
+        nsec_t mstamp = 0;      // its transmit time
+        seq32 end_seq;
+        uint32_t rtt_us = 0;    // RTT measured on it
+        uint8_t reo_wnd_steps = 1;
+        bool reord = false;     // reordering was observed on this connection
+        bool advanced = false;  // updated by the ACK being processed
+        nsec_t reo_deadline = 0;  // reorder timer wanted (0 = none)
+    } rack;
+    // ECN (RFC 3168)
+    uint8_t ecn_flags = 0;      // TCP_ECN_*
+    seq32 ecn_cwr_seq;          // cwnd reduced for CE: not again before this is acked
+    bool dsack = false;         // duplicate_sack holds a D-SACK block to send (RFC 2883)
+    wire::sack_block duplicate_sack;
     seq32 high_seq;             // snd_nxt when recovery started (RFC 6582 "recover")
     seq32 undo_marker;
-    uint32_t undo_retrans = 0;
+    uint32_t undo_retrans = 0;  // retransmissions not (yet) proven spurious by D-SACK
+    bool undo_armed = false;    // undo_marker is set: this episode may still be undone
+    uint32_t delivered = 0;     // segments delivered (cumulatively ACKed or SACKed)
     nsec_t retrans_stamp = 0;   // first retransmission time of the head (R2 timing)
     uint32_t total_retrans = 0;
     uint32_t bytes_in_flight_limit = 0;
@@ -143,7 +176,7 @@ struct tcp_sock : inet_connection_sock {
     nsec_t last_oow_ack_time = 0;  // rate limit for ACKs to out-of-window segments
 
     // Bytes in flight (RFC 5681 FlightSize in segments, Reno accounting).
-    uint32_t packets_in_flight() const {
+    uint32_t packets_in_flight() const {  // RFC 6675 "pipe" when SACK is on
         const uint32_t left = sacked_out + lost_out;
         return packets_out > left ? packets_out - left + retrans_out : retrans_out;
     }

@@ -41,7 +41,10 @@ void inet_csk_clear_xmit_timer(sock* sk, uint8_t what) {
 void tcp_rearm_rto(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
     if (tp->packets_out == 0) {
+        // Nothing in flight: no RTO, reordering timer or tail loss probe.
         inet_csk_clear_xmit_timer(sk, ICSK_TIME_RETRANS);
+        inet_csk_clear_xmit_timer(sk, ICSK_TIME_REO_TIMEOUT);
+        inet_csk_clear_xmit_timer(sk, ICSK_TIME_LOSS_PROBE);
         return;
     }
     inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, inet_csk_rto_backoff(tp, sk->sk_net->sysctl().rto_max));
@@ -175,7 +178,16 @@ void tcp_retransmit_timer(sock* sk) {
     ++tp->icsk_backoff;
     ++tp->icsk_retransmits;
     // RFC 6298 (5.5): back off; keep the raw rto so backoff stays visible.
-    inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, inet_csk_rto_backoff(tp, net.sysctl().rto_max));
+    nsec_t when = inet_csk_rto_backoff(tp, net.sysctl().rto_max);
+    if (tp->icsk_user_timeout != 0 && tp->retrans_stamp != 0) {
+        // TCP_USER_TIMEOUT (RFC 5482): the last RTO is shortened so the
+        // connection gives up exactly at the user timeout
+        // (Linux's tcp_clamp_rto_to_user_timeout).
+        const nsec_t elapsed = net.now() - tp->retrans_stamp;
+        const nsec_t remaining = tp->icsk_user_timeout > elapsed ? tp->icsk_user_timeout - elapsed : 0;
+        when = std::min(when, std::max<nsec_t>(remaining, NSEC_PER_MSEC));
+    }
+    inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, when);
 }
 
 void tcp_probe_timer(sock* sk) {
@@ -209,6 +221,10 @@ void tcp_write_timer(void* arg) {
         tcp_retransmit_timer(sk);
     } else if (event == ICSK_TIME_PROBE0) {
         tcp_probe_timer(sk);
+    } else if (event == ICSK_TIME_REO_TIMEOUT) {
+        tcp_rack_reo_timeout(sk);
+    } else if (event == ICSK_TIME_LOSS_PROBE) {
+        tcp_send_loss_probe(sk);
     }
     sock_put(sk);
 }
@@ -262,6 +278,7 @@ void tcp_keepalive_timer(void* arg) {
     elapsed = now - last;
     if (elapsed >= keepalive_time_when(tp)) {
         if (tp->icsk_probes_out >= keepalive_probes(tp)) {
+            tcp_send_active_reset(sk);  // Linux tcp_keepalive_timer: RST, then the error
             tcp_write_err_timeout(sk);
             sock_put(sk);
             return;
@@ -302,20 +319,34 @@ void tcp_clear_xmit_timers(sock* sk) {
 // restarts from one segment (RFC 5681 §3.1 eq. 4 and "LW").
 void tcp_enter_loss(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
-    if (tp->icsk_ca_state != TCP_CA_Loss || tp->icsk_retransmits == 0) {
-        if (tp->icsk_ca_state <= TCP_CA_Disorder || tp->icsk_retransmits == 0) {
-            tp->prior_ssthresh = tp->snd_ssthresh;
-            tp->snd_ssthresh = tp->icsk_ca_ops ? tp->icsk_ca_ops->ssthresh(tp) : 2;
-        }
+    if (tp->icsk_ca_state <= TCP_CA_Disorder || !tp->undo_armed ||
+        (tp->icsk_ca_state == TCP_CA_Loss && tp->icsk_retransmits == 0)) {
+        // A new loss episode: remember what to undo to (Linux tcp_enter_loss).
+        tp->prior_ssthresh = std::max(tp->snd_ssthresh, (tp->snd_cwnd >> 1) + (tp->snd_cwnd >> 2));
+        tp->prior_cwnd = tp->snd_cwnd;
+        tp->snd_ssthresh = tp->icsk_ca_ops ? tp->icsk_ca_ops->ssthresh(tp) : 2;
+        tcp_init_undo(tp);
     }
     tp->snd_cwnd = 1;
     tp->snd_cwnd_cnt = 0;
     tp->retrans_out = 0;
     tp->lost_out = 0;
-    tp->sacked_out = 0;
+    tp->tlp_high_seq = seq32(0);
+    // With SACK the scoreboard survives the timeout: SACKed segments are not
+    // resent (RFC 6675 §5.1, Linux's tcp_timeout_mark_lost without
+    // reneging); without SACK everything outstanding is lost.
+    const bool keep_sacks = tp->rx_opt.sack_ok;
+    if (!keep_sacks) {
+        tp->sacked_out = 0;
+    }
     for (pbuf* skb = sk->sk_write_queue.front(); skb && skb != tp->send_head; skb = skb->next) {
         tcp_skb_cb* cb = TCP_SKB_CB(skb);
-        cb->sacked &= uint8_t(~(TCPCB_RETRANS | TCPCB_SACKED));
+        cb->sacked &= uint8_t(~TCPCB_RETRANS);
+        if (keep_sacks && (cb->sacked & TCPCB_SACKED)) {
+            cb->sacked &= uint8_t(~TCPCB_LOST);
+            continue;
+        }
+        cb->sacked &= uint8_t(~TCPCB_SACKED);
         cb->sacked |= TCPCB_LOST;
         ++tp->lost_out;
     }

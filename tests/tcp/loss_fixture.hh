@@ -20,6 +20,9 @@ struct peer_opts {
     uint64_t rtt_ms = 100;        // time between our SYN and the SYN-ACK
     uint16_t port = 80;
     int sndbuf = 1 << 20;         // SO_SNDBUF before connect (0 = default)
+    // TCP_CONGESTION before connect: these tests check RFC 5681/6582 Reno
+    // arithmetic; the stack default is cubic (nullptr keeps it).
+    const char* cc = "reno";
 };
 
 // Byte at peer sequence offset n (offset from the peer's ISN + 1).
@@ -46,6 +49,10 @@ struct peer_conn {
         s = usock::create(f.net);
         if (o.sndbuf != 0) {
             REQUIRE(s.setsockopt_int(SOL_SOCKET, SO_SNDBUF, o.sndbuf) == 0);
+        }
+        if (o.cc) {
+            constexpr int opt_tcp_congestion = 13;
+            REQUIRE(s.s->ops->setsockopt(s.s, IPPROTO_TCP, opt_tcp_congestion, o.cc, unsigned(std::strlen(o.cc))) == 0);
         }
         REQUIRE(s.connect(PEER_IP, o.port) == -EINPROGRESS);
         auto syn = f.expect_tcp(wire::TCPF_SYN);
