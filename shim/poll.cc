@@ -60,6 +60,7 @@ constexpr uint32_t kExclusiveOk = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPO
 constexpr uint64_t kNestedTag = 0xd5d5000000000000ull;
 constexpr uint64_t kNestedMask = 0xffff000000000000ull;
 constexpr int kMaxNest = 5;  // EP_MAX_NESTS
+constexpr uint64_t kKickTag = 0xd5d6000000000000ull;  // the kick eventfd's registration
 
 struct shim_epoll;
 
@@ -81,6 +82,20 @@ struct shim_epoll {
     std::atomic<int> members{0};         // items.size(), readable without mu
     size_t rotor = 0;                    // fairness among dshim members
     bool kernel_first = false;           // the last call's dshim events filled maxevents
+    // Threads blocked in the kernel epoll (no dshim member when they went
+    // in) and the eventfd, registered in the kernel epoll, that wakes them
+    // when another thread adds a dshim member (the memcached/node pattern).
+    std::atomic<int> kernel_waiters{0};
+    std::atomic<int> kick_fd{-1};
+
+    shim_epoll() = default;
+    shim_epoll(const shim_epoll&) = delete;
+    shim_epoll& operator=(const shim_epoll&) = delete;
+    ~shim_epoll() {
+        if (kick_fd.load() >= 0) {
+            libc.close(kick_fd.load());
+        }
+    }
 };
 
 std::mutex g_ep_mu;
@@ -281,8 +296,21 @@ int poll_core(pollfd* fds, nfds_t n, nsec_t timeout, const sigset_t* mask) {
             ts.tv_nsec = long(timeout % NSEC_PER_SEC);
             tsp = &ts;
         }
-        const int r = libc.ppoll(fds, n, tsp, mask);
-        return r < 0 ? -errno : r;
+        signal_wait_begin();
+        const nsec_t deadline = to_deadline(timeout);
+        for (;;) {
+            const int r = libc.ppoll(fds, n, tsp, mask);
+            if (r >= 0 || errno != EINTR || signal_program_interrupts() > 0) {
+                return r < 0 ? -errno : r;
+            }
+            // A signal of dshim's or DPDK's own: not the program's EINTR.
+            if (tsp) {
+                const nsec_t now = now_ns();
+                const nsec_t left = deadline > now ? deadline - now : 0;
+                ts.tv_sec = time_t(left / NSEC_PER_SEC);
+                ts.tv_nsec = long(left % NSEC_PER_SEC);
+            }
+        }
     }
     mask_scope ms(mask);
     signal_wait_begin();
@@ -430,7 +458,11 @@ int ep_ctl_nested(shim_epoll* ep, int epfd, int op, int fd, const std::shared_pt
         it->last_mask = 0;
         it->disabled = false;
     }
-    ep->members.store(int(ep->items.size()));
+    ep->members.store(int(ep->items.size()), std::memory_order_seq_cst);
+    if (op == EPOLL_CTL_ADD && ep->kernel_waiters.load(std::memory_order_seq_cst) > 0) {
+        const uint64_t one = 1;
+        (void)!libc.write(ep->kick_fd.load(), &one, sizeof(one));
+    }
     return 0;
 }
 
@@ -515,13 +547,17 @@ int ep_ctl(int epfd, int op, int fd, epoll_event* ev) {
     default:
         break;
     }
-    ep->members.store(int(ep->items.size()));
+    ep->members.store(int(ep->items.size()), std::memory_order_seq_cst);
+    if (op == EPOLL_CTL_ADD && r == 0 && ep->kernel_waiters.load(std::memory_order_seq_cst) > 0) {
+        const uint64_t one = 1;
+        (void)!libc.write(ep->kick_fd.load(), &one, sizeof(one));  // wake threads blocked in the kernel epoll
+    }
     return r;
 }
 
 // The kernel part of an epoll set with no dshim members, with the timeout
 // at full precision (epoll_pwait2) when it is not whole milliseconds.
-int kernel_epoll_wait(int epfd, epoll_event* events, int maxevents, nsec_t timeout, const sigset_t* mask) {
+int kernel_epoll_wait_once(int epfd, epoll_event* events, int maxevents, nsec_t timeout, const sigset_t* mask) {
     if (timeout != TIME_NEVER && timeout % NSEC_PER_MSEC != 0) {
         timespec ts{time_t(timeout / NSEC_PER_SEC), long(timeout % NSEC_PER_SEC)};
         const long r = syscall(SYS_epoll_pwait2, epfd, events, maxevents, &ts, mask, _NSIG / 8);
@@ -535,6 +571,102 @@ int kernel_epoll_wait(int epfd, epoll_event* events, int maxevents, nsec_t timeo
     }
     const int r = libc.epoll_pwait(epfd, events, maxevents, ms, mask);
     return r < 0 ? -errno : r;
+}
+
+// EINTR from a signal of dshim's or DPDK's own (net_tap's Rx trigger) is
+// not the program's: the wait goes on for the rest of its time.
+int kernel_epoll_wait_raw(int epfd, epoll_event* events, int maxevents, nsec_t timeout, const sigset_t* mask) {
+    const nsec_t deadline = to_deadline(timeout);
+    signal_wait_begin();
+    for (;;) {
+        const int r = kernel_epoll_wait_once(epfd, events, maxevents, timeout, mask);
+        if (r != -EINTR || signal_program_interrupts() > 0) {
+            return r;
+        }
+        if (deadline != TIME_NEVER) {
+            const nsec_t now = now_ns();
+            timeout = deadline > now ? deadline - now : 0;
+        }
+    }
+}
+
+// The kick eventfd of ep, made and registered on first need.
+int ep_kick_fd(shim_epoll* ep, int epfd) {
+    int fd = ep->kick_fd.load();
+    if (fd >= 0) {
+        return fd;
+    }
+    std::lock_guard<std::mutex> g(ep->mu);
+    fd = ep->kick_fd.load();
+    if (fd < 0) {
+        fd = libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        epoll_event kev{};
+        kev.events = EPOLLIN;
+        kev.data.u64 = kKickTag;
+        if (fd >= 0 && libc.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &kev) < 0) {
+            libc.close(fd);
+            fd = -1;
+        }
+        ep->kick_fd.store(fd);
+    }
+    return fd;
+}
+
+void ep_kick_drain(shim_epoll* ep) {
+    const int fd = ep->kick_fd.load();
+    if (fd >= 0 && ep->kernel_waiters.load() == 0) {
+        uint64_t v;
+        (void)!libc.read(fd, &v, sizeof(v));
+    }
+}
+
+// A set with no dshim member: the kernel epoll alone, but a thread that
+// blocks there is woken (kick eventfd) when another thread adds a dshim
+// member, and then waits in ep_wait's loop instead. Returns -EAGAIN for
+// "members arrived, go round again".
+int kernel_epoll_wait(shim_epoll* ep, int epfd, epoll_event* events, int maxevents, nsec_t timeout,
+                      const sigset_t* mask) {
+    if (!ep || timeout == 0 || maxevents <= 0) {
+        return kernel_epoll_wait_raw(epfd, events, maxevents, timeout, mask);
+    }
+    const int kick = ep_kick_fd(ep, epfd);
+    if (kick < 0) {
+        return kernel_epoll_wait_raw(epfd, events, maxevents, timeout, mask);
+    }
+    const nsec_t deadline = to_deadline(timeout);
+    for (;;) {
+        ep->kernel_waiters.fetch_add(1, std::memory_order_seq_cst);
+        if (ep->members.load(std::memory_order_seq_cst) > 0) {
+            ep->kernel_waiters.fetch_sub(1);
+            return -EAGAIN;
+        }
+        const nsec_t now = now_ns();
+        const nsec_t left = deadline == TIME_NEVER ? TIME_NEVER : (deadline > now ? deadline - now : 0);
+        int r = kernel_epoll_wait_raw(epfd, events, maxevents, left, mask);
+        ep->kernel_waiters.fetch_sub(1, std::memory_order_seq_cst);
+        if (r <= 0) {
+            return r;
+        }
+        int w = 0;
+        bool kicked = false;
+        for (int i = 0; i < r; ++i) {
+            if (events[i].data.u64 == kKickTag) {
+                kicked = true;
+            } else {
+                events[w++] = events[i];
+            }
+        }
+        if (w > 0) {
+            return w;
+        }
+        if (kicked && ep->members.load() > 0) {
+            return -EAGAIN;
+        }
+        ep_kick_drain(ep);  // a stale kick
+        if (deadline != TIME_NEVER && now_ns() >= deadline) {
+            return 0;
+        }
+    }
 }
 
 // One harvest of ep's dshim members into out[n..max) (stack lock held).
@@ -630,6 +762,10 @@ int ep_kernel(shim_epoll* ep, int epfd, epoll_event* out, int n, int max, std::v
     int w = n;
     for (int i = n; i < n + kr; ++i) {
         epoll_event e = out[i];
+        if (e.data.u64 == kKickTag) {
+            ep_kick_drain(ep);
+            continue;
+        }
         if ((e.data.u64 & kNestedMask) != kNestedTag) {
             out[w++] = e;
             continue;
@@ -665,8 +801,16 @@ int ep_kernel(shim_epoll* ep, int epfd, epoll_event* out, int n, int max, std::v
 
 int ep_wait(int epfd, epoll_event* events, int maxevents, nsec_t timeout, const sigset_t* mask) {
     std::shared_ptr<shim_epoll> ep = ep_find(epfd);
+    const nsec_t start = now_ns();
     if (!ep || ep->members.load() == 0) {
-        return kernel_epoll_wait(epfd, events, maxevents, timeout, mask);
+        const int r = kernel_epoll_wait(ep.get(), epfd, events, maxevents, timeout, mask);
+        if (r != -EAGAIN) {
+            return r;
+        }
+        if (timeout != TIME_NEVER) {  // dshim members arrived meanwhile: the rest of the time here
+            const nsec_t spent = now_ns() - start;
+            timeout = spent >= timeout ? 0 : timeout - spent;
+        }
     }
     if (maxevents <= 0 || size_t(maxevents) > INT_MAX / sizeof(epoll_event)) {
         return -EINVAL;

@@ -30,6 +30,7 @@
 
 static int g_pass, g_fail;
 static struct sockaddr_in g_peer, g_self;
+static const char* g_nohost = "198.18.0.77";  // an address that never answers
 
 static void check(int ok, const char* what, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 static void check(int ok, const char* what, const char* fmt, ...) {
@@ -380,6 +381,8 @@ static void* worker_main(void* arg) {
     while (open_conns > 0) {
         int n = epoll_wait(w->ep, out, 16, 10000);
         if (n <= 0) {
+            fprintf(stderr, "worker: epoll_wait returned %d (%s), %d connections open\n", n, n < 0 ? strerror(errno) : "timeout",
+                    open_conns);
             break;
         }
         for (int i = 0; i < n; ++i) {
@@ -404,6 +407,7 @@ static void* acceptor_main(void* arg) {
     for (int i = 0; i < NCONN; ++i) {
         int fd = accept4(g_listener, NULL, NULL, SOCK_NONBLOCK);
         if (fd < 0) {
+            fprintf(stderr, "acceptor: accept4: %s\n", strerror(errno));
             return NULL;
         }
         ep_add(g_workers[i % 2].ep, fd, EPOLLIN, (uint64_t)fd);
@@ -694,13 +698,14 @@ static void signals(void) {
 
     // connect to a host that never answers: EINTR, then EALREADY.
     struct sockaddr_in nohost = at(&g_peer, 80);
-    inet_pton(AF_INET, "198.18.0.77", &nohost.sin_addr);
+    inet_pton(AF_INET, g_nohost, &nohost.sin_addr);
     int c = socket(AF_INET, SOCK_STREAM, 0);
     arm(100);
     int cr = connect(c, SA(&nohost), sizeof(nohost));
     check(ERR_IS(cr, EINTR), "blocking connect, no SA_RESTART: EINTR", "r=%d errno=%d", cr, errno);
+    fcntl(c, F_SETFL, O_NONBLOCK);  // a blocking connect would wait for the handshake again
     cr = connect(c, SA(&nohost), sizeof(nohost));
-    check(ERR_IS(cr, EALREADY), "connect again after EINTR: EALREADY (still in progress)", "r=%d errno=%d", cr, errno);
+    check(ERR_IS(cr, EALREADY), "non-blocking connect after EINTR: EALREADY (still in progress)", "r=%d errno=%d", cr, errno);
     close(c);
 
     // send to a peer that never reads: a blocking send interrupted after
@@ -710,6 +715,11 @@ static void signals(void) {
     r = send(silent, big, sizeof(big), MSG_NOSIGNAL);
     check(r > 0 && r < (ssize_t)sizeof(big), "blocking send interrupted after some data: the partial count",
           "r=%zd errno=%d", r, r < 0 ? errno : 0);
+    while (send(silent, big, 65536, MSG_NOSIGNAL | MSG_DONTWAIT) > 0) {
+    }
+    usleep(200000);
+    while (send(silent, big, 65536, MSG_NOSIGNAL | MSG_DONTWAIT) > 0) {
+    }
     arm(100);
     r = send(silent, big, sizeof(big), MSG_NOSIGNAL);
     check(ERR_IS(r, EINTR), "blocking send interrupted with nothing sent: EINTR", "r=%zd errno=%d", r, r < 0 ? errno : 0);
@@ -732,6 +742,9 @@ int main(int argc, char** argv) {
     inet_pton(AF_INET, argv[1], &g_peer.sin_addr);
     inet_pton(AF_INET, argv[2], &g_self.sin_addr);
     const char* only = argc > 3 ? argv[3] : "";
+    if (argc > 4) {
+        g_nohost = argv[4];
+    }
 #define RUN(name, fn)                                   \
     if (!*only || strstr(only, name)) {                 \
         printf("# %s\n", name);                         \
