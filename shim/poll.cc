@@ -459,6 +459,9 @@ int ep_ctl_nested(shim_epoll* ep, int epfd, int op, int fd, const std::shared_pt
         it->disabled = false;
     }
     ep->members.store(int(ep->items.size()), std::memory_order_seq_cst);
+    if (op != EPOLL_CTL_DEL) {
+        runtime_notify();
+    }
     if (op == EPOLL_CTL_ADD && ep->kernel_waiters.load(std::memory_order_seq_cst) > 0) {
         const uint64_t one = 1;
         (void)!libc.write(ep->kick_fd.load(), &one, sizeof(one));
@@ -548,6 +551,11 @@ int ep_ctl(int epfd, int op, int fd, epoll_event* ev) {
         break;
     }
     ep->members.store(int(ep->items.size()), std::memory_order_seq_cst);
+    if (r == 0 && op != EPOLL_CTL_DEL) {
+        // A member added (or re-armed) already ready: a thread sleeping in
+        // epoll_wait on this set must look again, as ep_insert's wake-up.
+        runtime_notify();
+    }
     if (op == EPOLL_CTL_ADD && r == 0 && ep->kernel_waiters.load(std::memory_order_seq_cst) > 0) {
         const uint64_t one = 1;
         (void)!libc.write(ep->kick_fd.load(), &one, sizeof(one));  // wake threads blocked in the kernel epoll

@@ -119,22 +119,17 @@ void* progress_main(void*) {
             if (g_port.rx_intr_enable(&g_port) == 0) {
                 // Poll once more after arming so a frame that arrived before
                 // the arm is not left waiting for the next one.
-                // If an application thread holds the lock, that pass may
-                // have run before the frame came: sleeping now could leave
-                // the frame unseen until the next timer (up to 100 ms, a
-                // lost wake-up when the application thread goes to sleep
-                // too). Retry instead of sleeping.
+                // If an application thread holds the lock, its pass may have
+                // run before the frame came: sleeping the full timeout could
+                // leave the frame unseen for up to 100 ms (a lost wake-up
+                // when that thread goes to sleep too). Sleep 1 ms at most
+                // then (no busy loop beside a spinning application thread).
                 unsigned late = 0;
-                bool polled = false;
                 if (stack_try_lock()) {
                     late = net->poll();
                     stack_unlock();
-                    polled = true;
-                }
-                if (!polled) {
-                    g_port.rx_intr_disable(&g_port);
-                    sched_yield();
-                    continue;
+                } else {
+                    timeout_ms = std::min(timeout_ms, 1);
                 }
                 if (late == 0 && timeout_ms > 0) {
                     (void)g_port.rx_intr_wait(&g_port, timeout_ms);

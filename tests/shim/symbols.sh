@@ -21,11 +21,11 @@ pread64 pwrite preadv eventfd"
 #  - pread64/pwrite/preadv: positional I/O, ESPIPE on any socket (kernel answers on the placeholder).
 #  - splice: file-to-pipe in the programs listed (python's os.splice), not used on sockets by them.
 allowed="__fdelt_chk pread64 pwrite preadv splice"
-# TODO(#6): epoll_pwait2 (real servers issue); none of the programs below imports it.
-deferred="epoll_pwait2"
+# Calls not handled yet (none at the moment).
+deferred=""
 
 exported="$(nm -D --defined-only "$lib" | awk '$2=="T"||$2=="W"{print $3}' | sort -u)"
-programs="curl socat iperf3 python3.11"
+programs="curl socat iperf3 python3.11 redis-server redis-cli redis-benchmark nginx memcached node nodejs ab"
 for prog in $programs; do
     path="$(command -v "$prog" || true)"
     [ -n "$path" ] || { echo "skip: $prog not installed"; continue; }
