@@ -53,6 +53,28 @@ lib_cleanup() {
     fi
 }
 
+# A test killed by SIGKILL (a meson timeout) cannot run its trap. What such a
+# run leaves behind is named after its pid: our namespaces dshim-NAME-PID,
+# DPDK runtime directories dshimPID and stat sockets stat-PID.sock. Remove
+# those whose pid is gone (and, for a namespace, that nothing runs in);
+# anything of a live process is left alone.
+lib_reap_stale() {
+    local n pid d
+    for n in $(ip netns list 2>/dev/null | cut -d' ' -f1); do
+        [[ $n =~ ^dshim-.+-([0-9]+)$ ]] || continue
+        pid=${BASH_REMATCH[1]}
+        kill -0 "$pid" 2>/dev/null && continue
+        [ -z "$(ip netns pids "$n" 2>/dev/null)" ] && ip netns del "$n" 2>/dev/null
+    done
+    for d in /var/run/dpdk/dshim[0-9]* /run/dshim/stat-[0-9]*.sock; do
+        [ -e "$d" ] || continue
+        pid=${d##*/}
+        pid=${pid//[!0-9]/}
+        [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && rm -rf "$d"
+    done
+    return 0
+}
+
 # lib_init NAME BUILD_DIR: checks root and tools, makes the work directory and
 # installs the trap.
 lib_init() {
@@ -67,6 +89,7 @@ lib_init() {
         echo "$name: needs root (network namespaces, tap devices); skipped"
         exit 77
     fi
+    lib_reap_stale
     WORK=$(mktemp -d "/tmp/dshim-$name.XXXXXX")
     chmod 755 "$WORK"
     trap lib_cleanup EXIT

@@ -13,54 +13,15 @@ set -u
 PROBE=${1:?usage: port_tap.sh PORT_PROBE LIBDSHIM_DPDK_SO}
 LIB=${2:?usage: port_tap.sh PORT_PROBE LIBDSHIM_DPDK_SO}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "port_tap: needs root (network namespaces, tap devices); skipped"
-    exit 77
-fi
-
-PASSED=0
-FAILED=0
-NS="dshim-pt-$$-$RANDOM"
-TAP="dpt$$"
-TAP=${TAP:0:15}
-WORK=$(mktemp -d /tmp/dshim-port-tap.XXXXXX)
-PIDS=()
+# The shared helpers (checks, trap, namespace + tap): the module sits in
+# BUILD/dpdk_port/, so its build directory is two levels up.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+lib_init port_tap "$(dirname "$(dirname "$LIB")")"
 MAC=02:00:5e:12:00:02
 DEV="net_tap0,iface=$TAP,mac=$MAC"
 
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    ip netns del "$NS" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-check() {   # check NAME CONDITION-STATUS [DETAIL]
-    if [ "$2" = 0 ]; then
-        PASSED=$((PASSED + 1))
-        echo "ok - $1"
-    else
-        FAILED=$((FAILED + 1))
-        echo "FAIL - $1${3:+: $3}"
-    fi
-}
-
-finish() {
-    echo "dshim-checks: $PASSED passed, $FAILED failed"
-    [ "$FAILED" = 0 ]
-    exit $?
-}
-
-# Foreground commands in the namespace. Background probes are started with
-# a plain "ip netns exec ... &" so that $! is the probe itself (ip execs it).
-in_ns() { ip netns exec "$NS" "$@"; }
+# Background probes are started with a plain "ip netns exec ... &" so that
+# $! is the probe itself (ip execs it).
 
 # Waits until FILE is non-empty or the process PID is gone (max ~10 s).
 wait_ready() {
@@ -100,12 +61,8 @@ for tool in ping tshark; do
 done
 
 # --- net_tap: a persistent tap made before the PMD attaches (architecture §6).
-ip netns add "$NS" || { check "create namespace" 1; finish; }
-ip -n "$NS" link set lo up
-ip -n "$NS" tuntap add mode tap multi_queue name "$TAP" &&
-    ip -n "$NS" addr add 198.18.0.1/24 dev "$TAP" &&
-    ip -n "$NS" link set "$TAP" up
-check "persistent tap $TAP set up in $NS" $?
+ns_up
+check "persistent tap $TAP set up in $NS" 0
 
 PCAP=$WORK/cap.pcapng
 ip netns exec "$NS" "$PROBE" --lib "$LIB" --port "$DEV" --ip 198.18.0.2 --pcap "$PCAP" \

@@ -5,7 +5,7 @@
 // Kernel counterparts: tcp_close, tcp_shutdown, tcp_fin, tcp_time_wait.
 // Profile: linux. Expected poll bits and errno were checked against the
 // kernel on 127.0.0.1 (testing.md "Oracle: Linux itself").
-#include "tcp/tcp_fixture.hh"
+#include "tcp/conn_fixture.hh"
 
 using namespace dshim;
 using namespace dshim::test;
@@ -21,68 +21,14 @@ constexpr uint32_t PEER_ISN = 100000;
 // <netinet/tcp.h> would clash with our tcp_state names; the ABI value.
 constexpr int OPT_TCP_LINGER2 = 8;
 
-// One connection as the scripted peer sees it: our port and both next
-// sequence numbers (snd = our SND.NXT, rcv = the peer's next byte).
-struct conn {
-    usock u;
-    uint16_t lport = 0;
-    uint16_t pport = 0;
-    uint32_t snd = 0;
-    uint32_t rcv = 0;
-
-    wire::tcp_repr from_peer(uint8_t flags, uint16_t win = 65535) const {
-        return seg(pport, lport, rcv, snd, flags, win);
-    }
-};
-
-// Active open; the peer answers without options (MSS 536, no TS/WS), so
-// every number below is plain.
-conn open_active(tcp_fixture& f, uint16_t pport = 80, uint16_t win = 65535) {
-    conn c;
-    c.u = usock::create(f.net);
-    REQUIRE(c.u.connect(PEER_IP, pport) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
-    c.lport = syn.tcp.sport;
-    c.pport = pport;
-    c.snd = syn.tcp.seq.v + 1;
-    c.rcv = PEER_ISN + 1;
-    f.inject(seg(pport, c.lport, PEER_ISN, c.snd, TCPF_SYN | TCPF_ACK, win));
-    auto ack = f.expect_tcp(TCPF_ACK);
-    REQUIRE(ack.tcp.ack.v == c.rcv);
-    REQUIRE(c.u.state() == TCP_ESTABLISHED);
-    REQUIRE(c.u.connect(PEER_IP, pport) == 0);
-    f.expect_no_tx();
-    return c;
+// The peer answers our SYN without options (MSS 536, no TS/WS), so every
+// number below is plain.
+conn open_conn(tcp_fixture& f, uint16_t pport = 80, uint16_t win = 65535) {
+    return dshim::test::open_active(f, {.mss = 0, .win = win, .isn = PEER_ISN, .pport = pport});
 }
 
-// Passive open on listener l (bound to lport) from the peer's pport.
-conn open_passive(tcp_fixture& f, usock& l, uint16_t lport, uint16_t pport, uint32_t pisn = PEER_ISN) {
-    conn c;
-    f.inject(seg(pport, lport, pisn, 0, TCPF_SYN));
-    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
-    REQUIRE(sa.tcp.ack.v == pisn + 1);
-    c.lport = lport;
-    c.pport = pport;
-    c.snd = sa.tcp.seq.v + 1;
-    c.rcv = pisn + 1;
-    f.inject(c.from_peer(TCPF_ACK));
-    f.expect_no_tx();
-    REQUIRE(l.accept(&c.u) == 0);
-    REQUIRE(c.u.state() == TCP_ESTABLISHED);
-    return c;
-}
-
-sock* lookup(tcp_fixture& f, const conn& c) {
-    return inet_lookup_established(f.net, PEER_IP, c.pport, LOCAL_IP, c.lport);
-}
-
-std::string pstr(const parsed_frame& fr) {
-    return std::string(reinterpret_cast<const char*>(fr.payload.data()), fr.payload.size());
-}
-
-void check_seg(const parsed_frame& fr, uint32_t seq, uint32_t ack) {
-    CHECK(fr.tcp.seq.v == seq);
-    CHECK(fr.tcp.ack.v == ack);
+conn accept_conn(tcp_fixture& f, usock& l, uint16_t lport, uint16_t pport, uint32_t pisn = PEER_ISN) {
+    return dshim::test::open_passive(f, l, lport, pport, pisn);
 }
 
 // Past 30 s of virtual time our neighbour entry for the peer is stale; a
@@ -92,16 +38,6 @@ void refresh_arp(tcp_fixture& f) {
     f.inject_raw(make_arp_reply(f.peer));
 }
 
-// A 1 ms link: sim_pair::step() notices a frame only while it is on the
-// link, so a zero-delay link can leave a last frame undelivered in the
-// receiver's rx ring when nothing else is pending.
-sim_wire_config delayed_wire() {
-    sim_wire_config w;
-    w.a_to_b.delay = NSEC_PER_MSEC;
-    w.b_to_a.delay = NSEC_PER_MSEC;
-    return w;
-}
-
 constexpr uint32_t WR = POLLOUT | POLLWRNORM;
 
 }  // namespace
@@ -109,7 +45,7 @@ constexpr uint32_t WR = POLLOUT | POLLWRNORM;
 TEST_CASE("active close: FIN_WAIT1 -> FIN_WAIT2 -> TIME_WAIT with exact segments, socket freed") {
     tcp_fixture f;
     const size_t pool_base = f.pool.in_use();
-    conn c = open_active(f);
+    conn c = open_conn(f);
     CHECK(f.net.sock_count == 1);
     sock* sk = c.u.sk();
     c.u.close();
@@ -143,7 +79,7 @@ TEST_CASE("active close: FIN_WAIT1 -> FIN_WAIT2 -> TIME_WAIT with exact segments
 
 TEST_CASE("active close by shutdown(SHUT_WR): states visible to the owner, POLLHUP once both sides shut") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     CHECK((c.u.poll() & (WR | POLLHUP | POLLIN | POLLRDHUP)) == WR);
     REQUIRE(c.u.shutdown(SHUT_WR) == 0);
     auto fin = f.expect_tcp(TCPF_FIN | TCPF_ACK);
@@ -173,7 +109,7 @@ TEST_CASE("active close by shutdown(SHUT_WR): states visible to the owner, POLLH
 TEST_CASE("passive close: CLOSE_WAIT -> LAST_ACK -> CLOSE, read returns 0 after the FIN") {
     tcp_fixture f;
     const size_t pool_base = f.pool.in_use();
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_FIN | TCPF_ACK));
     // The FIN is acknowledged at once.
     check_seg(f.expect_tcp(TCPF_ACK), c.snd, c.rcv + 1);
@@ -187,7 +123,7 @@ TEST_CASE("passive close: CLOSE_WAIT -> LAST_ACK -> CLOSE, read returns 0 after 
     REQUIRE(c.u.send("bye") == 3);
     auto d = f.expect_tcp(TCPF_ACK | TCPF_PSH);
     check_seg(d, c.snd, c.rcv + 1);
-    CHECK(pstr(d) == "bye");
+    CHECK(payload_of(d) == "bye");
     c.snd += 3;
     c.rcv += 1;
     f.inject(c.from_peer(TCPF_ACK));
@@ -208,7 +144,7 @@ TEST_CASE("passive close: CLOSE_WAIT -> LAST_ACK -> CLOSE, read returns 0 after 
 
 TEST_CASE("passive close with the socket held: LAST_ACK then CLOSE, POLLHUP, then a segment gets RST") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_FIN | TCPF_ACK));
     f.drain_tcp();
     c.rcv += 1;
@@ -229,7 +165,7 @@ TEST_CASE("passive close with the socket held: LAST_ACK then CLOSE, POLLHUP, the
 
 TEST_CASE("simultaneous close: FIN_WAIT1 -> CLOSING -> TIME_WAIT (RFC 9293 §3.6 fig. 13)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     sock* sk = c.u.sk();
     c.u.close();
     check_seg(f.expect_tcp(TCPF_FIN | TCPF_ACK), c.snd, c.rcv);
@@ -316,7 +252,7 @@ TEST_CASE("sim: client closes first, server reads the rest then 0, closes; clien
 TEST_CASE("FIN piggybacks on queued data: close with unsent data delivers the data, then FIN") {
     tcp_fixture f;
     // The peer offers 1000 bytes: one 536-byte segment fits, the rest waits.
-    conn c = open_active(f, 80, 1000);
+    conn c = open_conn(f, 80, 1000);
     std::string data(1500, '\0');
     for (size_t i = 0; i < data.size(); ++i) {
         data[i] = char('a' + i % 26);
@@ -328,7 +264,7 @@ TEST_CASE("FIN piggybacks on queued data: close with unsent data delivers the da
     for (auto& fr : f.drain_tcp()) {
         CHECK((fr.tcp.flags & TCPF_FIN) == 0);
         check_seg(fr, c.snd + uint32_t(got.size()), c.rcv);
-        got += pstr(fr);
+        got += payload_of(fr);
     }
     REQUIRE(got.size() > 0);
     REQUIRE(got.size() <= 1000);
@@ -344,7 +280,7 @@ TEST_CASE("FIN piggybacks on queued data: close with unsent data delivers the da
     REQUIRE(!segs.empty());
     for (size_t i = 0; i < segs.size(); ++i) {
         check_seg(segs[i], c.snd + uint32_t(got.size()), c.rcv);
-        got += pstr(segs[i]);
+        got += payload_of(segs[i]);
         if (i + 1 < segs.size()) {
             CHECK((segs[i].tcp.flags & TCPF_FIN) == 0);
         }
@@ -363,7 +299,7 @@ TEST_CASE("FIN piggybacks on queued data: close with unsent data delivers the da
 
 TEST_CASE("peer FIN piggybacked on data: data is read first, then 0; one ACK covers both") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_FIN | TCPF_ACK | TCPF_PSH), std::string("tail"));
     check_seg(f.expect_tcp(TCPF_ACK), c.snd, c.rcv + 5);
     f.expect_no_tx();
@@ -376,7 +312,7 @@ TEST_CASE("peer FIN piggybacked on data: data is read first, then 0; one ACK cov
 
 TEST_CASE("half-close: after shutdown(SHUT_WR) data still arrives and is acknowledged and read") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.shutdown(SHUT_WR) == 0);
     check_seg(f.expect_tcp(TCPF_FIN | TCPF_ACK), c.snd, c.rcv);
     f.inject(seg(80, c.lport, c.rcv, c.snd + 1, TCPF_ACK));
@@ -400,7 +336,7 @@ TEST_CASE("half-close: after shutdown(SHUT_WR) data still arrives and is acknowl
 
 TEST_CASE("shutdown(SHUT_RD): nothing is sent, read returns 0, later data is still readable (Linux)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.shutdown(SHUT_RD) == 0);
     f.expect_no_tx();
     CHECK(c.u.state() == TCP_ESTABLISHED);
@@ -412,7 +348,7 @@ TEST_CASE("shutdown(SHUT_RD): nothing is sent, read returns 0, later data is sti
     CHECK(c.u.recv_str() == "late");
     // Sending is unaffected.
     REQUIRE(c.u.send("ok") == 2);
-    CHECK(pstr(f.expect_tcp(TCPF_ACK | TCPF_PSH)) == "ok");
+    CHECK(payload_of(f.expect_tcp(TCPF_ACK | TCPF_PSH)) == "ok");
     CHECK(c.u.shutdown(SHUT_RD) == 0);
     REQUIRE(c.u.shutdown(SHUT_RDWR) == 0);
     check_seg(f.expect_tcp(TCPF_FIN | TCPF_ACK), c.snd + 2, c.rcv + 4);
@@ -423,7 +359,7 @@ TEST_CASE("shutdown(SHUT_RD): nothing is sent, read returns 0, later data is sti
 
 TEST_CASE("TIME_WAIT: expires after exactly 60 s, then the tuple and the port are free") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.shutdown(SHUT_WR) == 0);
     f.drain_tcp();
     f.inject(seg(80, c.lport, c.rcv, c.snd + 1, TCPF_FIN | TCPF_ACK));
@@ -450,7 +386,7 @@ TEST_CASE("TIME_WAIT: expires after exactly 60 s, then the tuple and the port ar
 
 TEST_CASE("TIME_WAIT: a retransmitted FIN is ACKed again and restarts the 60 s timer") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     c.u.close();
     f.drain_tcp();
     f.inject(seg(80, c.lport, c.rcv, c.snd + 1, TCPF_FIN | TCPF_ACK));
@@ -470,7 +406,7 @@ TEST_CASE("TIME_WAIT: a retransmitted FIN is ACKed again and restarts the 60 s t
 
 TEST_CASE("TIME_WAIT: a bare in-window ACK gets no answer (Linux), other segments get an ACK") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     c.u.close();
     f.drain_tcp();
     f.inject(seg(80, c.lport, c.rcv, c.snd + 1, TCPF_FIN | TCPF_ACK));
@@ -488,7 +424,7 @@ TEST_CASE("TIME_WAIT: a new SYN with a higher sequence reopens the tuple; an old
     usock l = usock::create(f.net);
     REQUIRE(l.bind(0, 8080) == 0);
     REQUIRE(l.listen(8) == 0);
-    conn c = open_passive(f, l, 8080, 40000);
+    conn c = accept_conn(f, l, 8080, 40000);
     // Our side closes first, so our side holds TIME_WAIT.
     c.u.close();
     check_seg(f.expect_tcp(TCPF_FIN | TCPF_ACK), c.snd, c.rcv);
@@ -524,7 +460,7 @@ TEST_CASE("TIME_WAIT: a new SYN with a higher sequence reopens the tuple; an old
 TEST_CASE("orphaned FIN_WAIT2 is freed after tcp_fin_timeout (60 s) silently; later segments get RST") {
     tcp_fixture f;
     const size_t pool_base = f.pool.in_use();
-    conn c = open_active(f);
+    conn c = open_conn(f);
     sock* sk = c.u.sk();
     c.u.close();
     check_seg(f.expect_tcp(TCPF_FIN | TCPF_ACK), c.snd, c.rcv);
@@ -549,7 +485,7 @@ TEST_CASE("orphaned FIN_WAIT2 is freed after tcp_fin_timeout (60 s) silently; la
 
 TEST_CASE("orphaned FIN_WAIT2 honours TCP_LINGER2") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.setsockopt_int(IPPROTO_TCP, OPT_TCP_LINGER2, 5) == 0);
     c.u.close();
     f.drain_tcp();
@@ -564,7 +500,7 @@ TEST_CASE("orphaned FIN_WAIT2 honours TCP_LINGER2") {
 TEST_CASE("close with unread data sends RST|ACK (seq=SND.NXT, ack=RCV.NXT) instead of FIN (Linux)") {
     tcp_fixture f;
     const size_t pool_base = f.pool.in_use();
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_ACK | TCPF_PSH), std::string("unread"));
     check_seg(f.expect_tcp(TCPF_ACK), c.snd, c.rcv + 6);
     const uint64_t rsts = f.net.counters().tcp_out_rsts;
@@ -583,7 +519,7 @@ TEST_CASE("close with unread data sends RST|ACK (seq=SND.NXT, ack=RCV.NXT) inste
 TEST_CASE("SO_LINGER {1,0}: close aborts with RST, no FIN, nothing left behind") {
     tcp_fixture f;
     const size_t pool_base = f.pool.in_use();
-    conn c = open_active(f);
+    conn c = open_conn(f);
     linger lg{1, 0};
     REQUIRE(c.u.s->ops->setsockopt(c.u.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
     c.u.close();
@@ -599,7 +535,7 @@ TEST_CASE("SO_LINGER {1,0}: close aborts with RST, no FIN, nothing left behind")
 
 TEST_CASE("SO_LINGER {1,5} is a graceful close: FIN as usual") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     linger lg{1, 5};
     REQUIRE(c.u.s->ops->setsockopt(c.u.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
     c.u.close();
@@ -631,7 +567,7 @@ TEST_CASE("many connections opened and closed in every order leave no socket and
     REQUIRE(l.bind(0, 9000) == 0);
     REQUIRE(l.listen(64) == 0);
     for (uint16_t i = 0; i < 8; ++i) {
-        conn c = open_passive(f, l, 9000, uint16_t(41000 + i), PEER_ISN + i * 1000);
+        conn c = accept_conn(f, l, 9000, uint16_t(41000 + i), PEER_ISN + i * 1000);
         switch (i % 4) {
         case 0:  // we close first
             c.u.close();

@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 
 #include "sim/transfer.hh"
-#include "tcp/tcp_fixture.hh"
+#include "tcp/conn_fixture.hh"
 
 using namespace dshim;
 using namespace dshim::test;
@@ -22,60 +22,6 @@ constexpr int OPT_TCP_NODELAY = 1;
 constexpr int OPT_TCP_CORK = 3;
 
 constexpr uint8_t PA = TCPF_PSH | TCPF_ACK;
-
-struct peer_syn_opts {
-    uint16_t mss = 1460;
-    int wscale = -1;      // -1: no window scale option
-    bool ts = false;
-    uint16_t win = 65535;
-};
-
-// An established connection, our side active, and the peer's bookkeeping.
-struct conn {
-    usock s;
-    uint16_t lport = 0;   // our port
-    uint16_t pport = 80;  // the peer's port
-    uint32_t snd = 0;     // our next sequence number (what the peer acks)
-    uint32_t rcv = 0;     // the peer's next sequence number
-
-    // A segment from the peer on this connection.
-    wire::tcp_repr from_peer(uint8_t flags, uint16_t win = 65535) const {
-        return seg(pport, lport, rcv, snd, flags, win);
-    }
-};
-
-conn open_active(tcp_fixture& f, const peer_syn_opts& o = {}) {
-    conn c;
-    c.s = usock::create(f.net);
-    REQUIRE(c.s.connect(PEER_IP, c.pport) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
-    c.lport = syn.tcp.sport;
-    c.snd = syn.tcp.seq.v + 1;
-    c.rcv = 1001;
-    auto sa = seg(c.pport, c.lport, 1000, c.snd, TCPF_SYN | TCPF_ACK, o.win);
-    sa.opt.has_mss = true;
-    sa.opt.mss = o.mss;
-    if (o.wscale >= 0) {
-        sa.opt.has_wscale = true;
-        sa.opt.wscale = uint8_t(o.wscale);
-    }
-    if (o.ts) {
-        sa.opt.has_ts = true;
-        sa.opt.ts_val = 1;
-        sa.opt.ts_ecr = syn.tcp.opt.ts_val;
-    }
-    f.inject(sa);
-    auto ack = f.expect_tcp(TCPF_ACK);
-    REQUIRE(ack.tcp.ack.v == c.rcv);
-    REQUIRE(c.s.connect(PEER_IP, c.pport) == 0);
-    REQUIRE(c.s.state() == TCP_ESTABLISHED);
-    f.expect_no_tx();
-    return c;
-}
-
-std::string payload_of(const parsed_frame& fr) {
-    return std::string(reinterpret_cast<const char*>(fr.payload.data()), fr.payload.size());
-}
 
 std::string pattern(size_t n, char base = 'a') {
     std::string s(n, '\0');
@@ -105,32 +51,32 @@ TEST_CASE("established: data both ways carries exact seq, ack and PSH") {
     CHECK(ack.payload.empty());
     CHECK(ack.tcp.window > 0);
     c.rcv += 5;
-    CHECK(c.s.recv_str() == "hello");
+    CHECK(c.u.recv_str() == "hello");
 
-    REQUIRE(c.s.send("world!") == 6);
+    REQUIRE(c.u.send("world!") == 6);
     auto d = f.expect_tcp(PA);
     CHECK(d.tcp.seq.v == c.snd);
     CHECK(d.tcp.ack.v == c.rcv);
     CHECK(payload_of(d) == "world!");
     f.expect_no_tx();
     c.snd += 6;
-    CHECK(c.s.tp()->packets_out == 1);
+    CHECK(c.u.tp()->packets_out == 1);
 
     f.inject(c.from_peer(TCPF_ACK));
     f.expect_no_tx();
-    CHECK(c.s.tp()->snd_una.v == c.snd);
-    CHECK(c.s.tp()->packets_out == 0);
+    CHECK(c.u.tp()->snd_una.v == c.snd);
+    CHECK(c.u.tp()->packets_out == 0);
     // Acknowledged: nothing is retransmitted later.
     f.advance_ms(5000);
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("sendmsg: 10000 bytes go out as MSS-sized segments, PSH on the last only") {
     tcp_fixture f;
     conn c = open_active(f);
     const std::string data = pattern(10000);
-    REQUIRE(c.s.send(data) == 10000);
+    REQUIRE(c.u.send(data) == 10000);
     auto segs = f.drain_tcp();
     REQUIRE(segs.size() == 7);  // 6 * 1460 + 1240
     std::string got;
@@ -148,21 +94,21 @@ TEST_CASE("sendmsg: 10000 bytes go out as MSS-sized segments, PSH on the last on
         got += payload_of(segs[i]);
     }
     CHECK(got == data);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("sendmsg: IW10 limits the first flight to 10 segments, ACKs release the rest") {
     tcp_fixture f;
     conn c = open_active(f);
     const std::string data = pattern(20000);
-    REQUIRE(c.s.send(data) == 20000);
+    REQUIRE(c.u.send(data) == 20000);
     auto first = f.drain_tcp();
     REQUIRE(first.size() == 10);
     for (auto& s : first) {
         CHECK(s.payload.size() == 1460);
         CHECK((s.tcp.flags & TCPF_PSH) == 0);
     }
-    CHECK(c.s.tp()->packets_out == 10);
+    CHECK(c.u.tp()->packets_out == 10);
     f.expect_no_tx();
     // Two segments acknowledged: slow start grows cwnd to 12 (RFC 5681
     // §3.1), 8 are still in flight, so 4 more may go: all the rest.
@@ -174,32 +120,32 @@ TEST_CASE("sendmsg: IW10 limits the first flight to 10 segments, ACKs release th
     CHECK(rest[0].tcp.seq.v == c.snd + 10 * 1460);
     CHECK(rest[3].payload.size() == 20000 - 13 * 1460);
     CHECK(tcp_flags_str(rest[3].tcp.flags) == "P.");
-    CHECK(c.s.tp()->snd_cwnd == 12);
-    c.s.close();
+    CHECK(c.u.tp()->snd_cwnd == 12);
+    c.u.close();
 }
 
 TEST_CASE("rfc profile: the first flight follows RFC 3390 (3 segments of 1460)") {
     tcp_fixture f(tcp_profile::rfc);
     conn c = open_active(f);
-    REQUIRE(c.s.send(pattern(20000)) == 20000);
+    REQUIRE(c.u.send(pattern(20000)) == 20000);
     CHECK(f.drain_tcp().size() == 3);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("Nagle: a second small write waits for the ACK of the first, then goes out coalesced") {
     tcp_fixture f;
     conn c = open_active(f);
-    REQUIRE(c.s.send("a") == 1);
+    REQUIRE(c.u.send("a") == 1);
     auto s1 = f.expect_tcp(PA);
     CHECK(payload_of(s1) == "a");
     // A small segment is unacknowledged: hold further small ones (RFC 1122
     // §4.2.3.4, Minshall's variant as in Linux).
-    REQUIRE(c.s.send("bc") == 2);
+    REQUIRE(c.u.send("bc") == 2);
     f.expect_no_tx();
-    REQUIRE(c.s.send("def") == 3);
+    REQUIRE(c.u.send("def") == 3);
     f.expect_no_tx();
     int outq = -1;
-    REQUIRE(c.s.s->ops->ioctl(c.s.s, TIOCOUTQ, reinterpret_cast<unsigned long>(&outq)) == 0);
+    REQUIRE(c.u.s->ops->ioctl(c.u.s, TIOCOUTQ, reinterpret_cast<unsigned long>(&outq)) == 0);
     CHECK(outq == 6);
     auto a = c.from_peer(TCPF_ACK);
     a.ack = wire::seq32(c.snd + 1);
@@ -208,16 +154,16 @@ TEST_CASE("Nagle: a second small write waits for the ACK of the first, then goes
     CHECK(s2.tcp.seq.v == c.snd + 1);
     CHECK(payload_of(s2) == "bcdef");  // both writes in one segment
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("Nagle: a full-sized segment is never held, the partial tail is") {
     tcp_fixture f;
     conn c = open_active(f);
-    REQUIRE(c.s.send("x") == 1);
+    REQUIRE(c.u.send("x") == 1);
     f.expect_tcp(PA);
     // 1460 + 40: the full segment goes, the 40-byte tail waits for the ACK.
-    REQUIRE(c.s.send(pattern(1500)) == 1500);
+    REQUIRE(c.u.send(pattern(1500)) == 1500);
     auto full = f.expect_tcp(TCPF_ACK);
     CHECK(full.payload.size() == 1460);
     f.expect_no_tx();
@@ -228,60 +174,60 @@ TEST_CASE("Nagle: a full-sized segment is never held, the partial tail is") {
     // Minshall lets the tail go now.
     auto tail = f.expect_tcp(PA);
     CHECK(tail.payload.size() == 40);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("TCP_NODELAY: every small write goes out at once; setting it pushes held data") {
     tcp_fixture f;
     conn c = open_active(f);
-    REQUIRE(c.s.send("1") == 1);
+    REQUIRE(c.u.send("1") == 1);
     f.expect_tcp(PA);
-    REQUIRE(c.s.send("2") == 1);
+    REQUIRE(c.u.send("2") == 1);
     f.expect_no_tx();  // Nagle holds it
-    REQUIRE(c.s.setsockopt_int(IPPROTO_TCP, OPT_TCP_NODELAY, 1) == 0);
+    REQUIRE(c.u.setsockopt_int(IPPROTO_TCP, OPT_TCP_NODELAY, 1) == 0);
     auto pushed = f.expect_tcp(PA);  // Linux pushes pending frames here
     CHECK(payload_of(pushed) == "2");
     int v = 0;
-    REQUIRE(c.s.getsockopt_int(IPPROTO_TCP, OPT_TCP_NODELAY, &v) == 0);
+    REQUIRE(c.u.getsockopt_int(IPPROTO_TCP, OPT_TCP_NODELAY, &v) == 0);
     CHECK(v == 1);
     for (int i = 0; i < 3; ++i) {
-        REQUIRE(c.s.send("z") == 1);
+        REQUIRE(c.u.send("z") == 1);
         auto s = f.expect_tcp(PA);
         CHECK(s.tcp.seq.v == c.snd + 2 + uint32_t(i));
     }
-    CHECK(c.s.tp()->packets_out == 5);
-    c.s.close();
+    CHECK(c.u.tp()->packets_out == 5);
+    c.u.close();
 }
 
 TEST_CASE("TCP_CORK: partial segments wait for a full MSS or the uncork") {
     tcp_fixture f;
     conn c = open_active(f);
-    REQUIRE(c.s.setsockopt_int(IPPROTO_TCP, OPT_TCP_CORK, 1) == 0);
-    REQUIRE(c.s.send(pattern(100)) == 100);
+    REQUIRE(c.u.setsockopt_int(IPPROTO_TCP, OPT_TCP_CORK, 1) == 0);
+    REQUIRE(c.u.send(pattern(100)) == 100);
     f.expect_no_tx();  // nothing in flight, still held: that is the cork
-    REQUIRE(c.s.send(pattern(1400, 'A')) == 1400);
+    REQUIRE(c.u.send(pattern(1400, 'A')) == 1400);
     // 1500 queued: one full segment leaves, 40 bytes stay corked. (It
     // keeps the PSH the first send put on it, as in Linux.)
     auto full = f.expect_tx();
     REQUIRE(full.is_tcp);
     CHECK(full.payload.size() == 1460);
     f.expect_no_tx();
-    REQUIRE(c.s.setsockopt_int(IPPROTO_TCP, OPT_TCP_CORK, 0) == 0);
+    REQUIRE(c.u.setsockopt_int(IPPROTO_TCP, OPT_TCP_CORK, 0) == 0);
     auto tail = f.expect_tcp(PA);
     CHECK(tail.payload.size() == 40);
     CHECK(tail.tcp.seq.v == c.snd + 1460);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("TCP_CORK: corked data leaves after the persist timeout (Linux's 200 ms ceiling)") {
     tcp_fixture f;
     conn c = open_active(f);
-    REQUIRE(c.s.setsockopt_int(IPPROTO_TCP, OPT_TCP_CORK, 1) == 0);
-    REQUIRE(c.s.send(pattern(100)) == 100);
+    REQUIRE(c.u.setsockopt_int(IPPROTO_TCP, OPT_TCP_CORK, 1) == 0);
+    REQUIRE(c.u.send(pattern(100)) == 100);
     f.expect_no_tx();
     // Linux arms the probe timer (tcp_check_probe_timer) for corked data
     // with nothing in flight; at its expiry tcp_write_wakeup sends it.
-    const nsec_t rto = c.s.tp()->icsk_rto;
+    const nsec_t rto = c.u.tp()->icsk_rto;
     CHECK(rto >= 200 * NSEC_PER_MSEC);
     CHECK(rto <= 201 * NSEC_PER_MSEC);
     f.advance(rto - NSEC_PER_MSEC);
@@ -289,57 +235,57 @@ TEST_CASE("TCP_CORK: corked data leaves after the persist timeout (Linux's 200 m
     f.advance_ms(2);
     auto s = f.expect_tcp(PA);
     CHECK(s.payload.size() == 100);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("MSG_MORE: a partial segment waits for the next send without it") {
     tcp_fixture f;
     conn c = open_active(f);
-    REQUIRE(c.s.send(std::string("HEAD "), MSG_MORE) == 5);
+    REQUIRE(c.u.send(std::string("HEAD "), MSG_MORE) == 5);
     f.expect_no_tx();
-    REQUIRE(c.s.send(std::string("more "), MSG_MORE) == 5);
+    REQUIRE(c.u.send(std::string("more "), MSG_MORE) == 5);
     f.expect_no_tx();
-    REQUIRE(c.s.send("end") == 3);
+    REQUIRE(c.u.send("end") == 3);
     auto s = f.expect_tcp(PA);
     CHECK(payload_of(s) == "HEAD more end");
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("recv: MSG_PEEK leaves the data, partial reads resume in place, FIONREAD counts") {
     tcp_fixture f;
     conn c = open_active(f);
-    CHECK(fionread(c.s) == 0);
-    CHECK(c.s.recv_str() == "<" + std::to_string(-EAGAIN) + ">");
+    CHECK(fionread(c.u) == 0);
+    CHECK(c.u.recv_str() == "<" + std::to_string(-EAGAIN) + ">");
     f.inject(c.from_peer(PA), "0123456789");
     f.drain_tcp();
     c.rcv += 10;
     f.inject(c.from_peer(PA), "abcdef");
     f.drain_tcp();
     c.rcv += 6;
-    CHECK(fionread(c.s) == 16);
-    CHECK((c.s.poll() & POLLIN) != 0);
+    CHECK(fionread(c.u) == 16);
+    CHECK((c.u.poll() & POLLIN) != 0);
 
     char buf[32] = {};
-    CHECK(c.s.recv(buf, 4, MSG_PEEK) == 4);
+    CHECK(c.u.recv(buf, 4, MSG_PEEK) == 4);
     CHECK(std::string(buf, 4) == "0123");
     // A peek across segment boundaries.
-    CHECK(c.s.recv(buf, 32, MSG_PEEK) == 16);
+    CHECK(c.u.recv(buf, 32, MSG_PEEK) == 16);
     CHECK(std::string(buf, 16) == "0123456789abcdef");
-    CHECK(fionread(c.s) == 16);
+    CHECK(fionread(c.u) == 16);
 
-    CHECK(c.s.recv(buf, 3) == 3);
+    CHECK(c.u.recv(buf, 3) == 3);
     CHECK(std::string(buf, 3) == "012");
-    CHECK(fionread(c.s) == 13);
-    CHECK(c.s.recv(buf, 9) == 9);  // the rest of the first segment + 2
+    CHECK(fionread(c.u) == 13);
+    CHECK(c.u.recv(buf, 9) == 9);  // the rest of the first segment + 2
     CHECK(std::string(buf, 9) == "3456789ab");
-    CHECK(c.s.recv(buf, 32, MSG_PEEK) == 4);
+    CHECK(c.u.recv(buf, 32, MSG_PEEK) == 4);
     CHECK(std::string(buf, 4) == "cdef");
-    CHECK(c.s.recv(buf, 32) == 4);
-    CHECK(fionread(c.s) == 0);
-    CHECK((c.s.poll() & POLLIN) == 0);
-    CHECK(c.s.tp()->copied_seq.v == c.rcv);
-    c.s.close();
+    CHECK(c.u.recv(buf, 32) == 4);
+    CHECK(fionread(c.u) == 0);
+    CHECK((c.u.poll() & POLLIN) == 0);
+    CHECK(c.u.tp()->copied_seq.v == c.rcv);
+    c.u.close();
 }
 
 TEST_CASE("delayed ACK (linux): quick-ACKs at start, then every second full segment, a lone one at 40 ms") {
@@ -358,19 +304,19 @@ TEST_CASE("delayed ACK (linux): quick-ACKs at start, then every second full segm
         auto a = f.expect_tcp(TCPF_ACK);
         CHECK(a.tcp.ack.v == c.rcv);
         f.expect_no_tx();
-        CHECK(c.s.recv_str().size() == 1460);  // the reader keeps up
+        CHECK(c.u.recv_str().size() == 1460);  // the reader keeps up
     }
     CHECK(f.net.counters().tcp_quick_acks == 16);
     // Now one full segment is not ACKed at once...
     peer_send(mss_data);
     f.expect_no_tx();
-    CHECK(c.s.recv_str().size() == 1460);
+    CHECK(c.u.recv_str().size() == 1460);
     f.expect_no_tx();  // reading a full segment does not force an ACK
     // ...but the second one is (RFC 5681 §4.2, RFC 1122 §4.2.3.2).
     peer_send(mss_data);
     auto a2 = f.expect_tcp(TCPF_ACK);
     CHECK(a2.tcp.ack.v == c.rcv);
-    CHECK(c.s.recv_str().size() == 1460);
+    CHECK(c.u.recv_str().size() == 1460);
     f.expect_no_tx();
 
     // A lone full segment: the delayed-ACK timer, 40 ms (TCP_DELACK_MIN).
@@ -382,7 +328,7 @@ TEST_CASE("delayed ACK (linux): quick-ACKs at start, then every second full segm
     CHECK(d.tcp.ack.v == c.rcv);
     CHECK(f.net.counters().tcp_delayed_acks == 1);
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("delayed ACK (linux): a small pushed segment is ACKed when the reader drains it, else after 40 ms") {
@@ -394,7 +340,7 @@ TEST_CASE("delayed ACK (linux): a small pushed segment is ACKed when the reader 
         c.rcv += 1;
         f.expect_tcp(TCPF_ACK);
     }
-    CHECK(c.s.recv_str() == std::string(16, 'q'));
+    CHECK(c.u.recv_str() == std::string(16, 'q'));
     f.expect_no_tx();
 
     // A small segment nobody reads: ACKed by the timer.
@@ -405,7 +351,7 @@ TEST_CASE("delayed ACK (linux): a small pushed segment is ACKed when the reader 
     f.expect_no_tx();
     f.advance_ms(1);
     CHECK(f.expect_tcp(TCPF_ACK).tcp.ack.v == c.rcv);
-    CHECK(c.s.recv_str() == "ping");
+    CHECK(c.u.recv_str() == "ping");
     f.expect_no_tx();
 
     // A small segment the reader drains at once: Linux's tcp_cleanup_rbuf
@@ -414,9 +360,9 @@ TEST_CASE("delayed ACK (linux): a small pushed segment is ACKed when the reader 
     f.inject(c.from_peer(PA), "pong");
     c.rcv += 4;
     f.expect_no_tx();
-    CHECK(c.s.recv_str() == "pong");
+    CHECK(c.u.recv_str() == "pong");
     CHECK(f.expect_tcp(TCPF_ACK).tcp.ack.v == c.rcv);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("delayed ACK (rfc): no quick-ACK; every second full segment at once, a lone one at 200 ms") {
@@ -429,7 +375,7 @@ TEST_CASE("delayed ACK (rfc): no quick-ACK; every second full segment at once, a
     f.inject(c.from_peer(PA), d);
     c.rcv += 1460;
     CHECK(f.expect_tcp(TCPF_ACK).tcp.ack.v == c.rcv);
-    CHECK(c.s.recv_str().size() == 2920);
+    CHECK(c.u.recv_str().size() == 2920);
     f.expect_no_tx();
     f.inject(c.from_peer(PA), d);
     c.rcv += 1460;
@@ -438,7 +384,7 @@ TEST_CASE("delayed ACK (rfc): no quick-ACK; every second full segment at once, a
     f.advance_ms(1);
     CHECK(f.expect_tcp(TCPF_ACK).tcp.ack.v == c.rcv);
     CHECK(f.net.counters().tcp_quick_acks == 0);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("delayed ACK: our data piggybacks the owed ACK and cancels the timer") {
@@ -452,7 +398,7 @@ TEST_CASE("delayed ACK: our data piggybacks the owed ACK and cancels the timer")
     f.inject(c.from_peer(PA), "request");
     c.rcv += 7;
     f.expect_no_tx();  // ACK delayed
-    REQUIRE(c.s.send("response") == 8);
+    REQUIRE(c.u.send("response") == 8);
     auto r = f.expect_tcp(PA);
     CHECK(r.tcp.ack.v == c.rcv);
     f.advance_ms(500);
@@ -461,7 +407,7 @@ TEST_CASE("delayed ACK: our data piggybacks the owed ACK and cancels the timer")
     for (auto& s : f.drain_tcp()) {
         CHECK(s.payload.size() == 8);
     }
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("listen: data on the handshake-completing ACK is queued, readable and ACKed") {
@@ -491,24 +437,24 @@ TEST_CASE("receive queue: each buffer is charged at truesize to sk_rmem_alloc un
     tcp_fixture f;
     conn c = open_active(f);
     const uint32_t ts = f.pool.truesize();
-    CHECK(c.s.sk()->sk_rmem_alloc == 0);
+    CHECK(c.u.sk()->sk_rmem_alloc == 0);
     f.inject(c.from_peer(PA), "x");
     c.rcv += 1;
-    CHECK(c.s.sk()->sk_rmem_alloc == int(ts));  // 1 byte costs a whole buffer
+    CHECK(c.u.sk()->sk_rmem_alloc == int(ts));  // 1 byte costs a whole buffer
     f.inject(c.from_peer(PA), pattern(1460));
     c.rcv += 1460;
-    CHECK(c.s.sk()->sk_rmem_alloc == int(2 * ts));
+    CHECK(c.u.sk()->sk_rmem_alloc == int(2 * ts));
     // The advertised window accounts for it: half the free buffer
     // (tcp_adv_win_scale = 1), from sk_rcvbuf minus the truesize charged.
-    CHECK(tcp_space(c.s.sk()) == uint32_t(c.s.sk()->sk_rcvbuf - 2 * int(ts)) / 2);
+    CHECK(tcp_space(c.u.sk()) == uint32_t(c.u.sk()->sk_rcvbuf - 2 * int(ts)) / 2);
     char b[8];
-    CHECK(c.s.recv(b, 1) == 1);
-    CHECK(c.s.sk()->sk_rmem_alloc == int(ts));  // first buffer released
-    CHECK(c.s.recv(b, 8) == 8);
-    CHECK(c.s.sk()->sk_rmem_alloc == int(ts));  // partly read: still charged
-    c.s.recv_str();
-    CHECK(c.s.sk()->sk_rmem_alloc == 0);
-    c.s.close();
+    CHECK(c.u.recv(b, 1) == 1);
+    CHECK(c.u.sk()->sk_rmem_alloc == int(ts));  // first buffer released
+    CHECK(c.u.recv(b, 8) == 8);
+    CHECK(c.u.sk()->sk_rmem_alloc == int(ts));  // partly read: still charged
+    c.u.recv_str();
+    CHECK(c.u.sk()->sk_rmem_alloc == 0);
+    c.u.close();
 }
 
 TEST_CASE("sim: small writes with Nagle arrive intact and in fewer segments than writes") {

@@ -4,7 +4,7 @@
 // state (RFC 5961 §4.2), ACKs of unsent data (§5.2) and abort (SO_LINGER 0).
 // Kernel counterparts: tcp_v4_send_reset, tcp_reset, tcp_validate_incoming.
 // Profile: linux. errno sequences checked against the kernel on 127.0.0.1.
-#include "tcp/tcp_fixture.hh"
+#include "tcp/conn_fixture.hh"
 
 using namespace dshim;
 using namespace dshim::test;
@@ -18,57 +18,8 @@ namespace {
 
 constexpr uint32_t PEER_ISN = 700000;
 
-struct conn {
-    usock u;
-    uint16_t lport = 0;
-    uint16_t pport = 0;
-    uint32_t snd = 0;  // our SND.NXT
-    uint32_t rcv = 0;  // our RCV.NXT (the peer's next byte)
-
-    wire::tcp_repr from_peer(uint8_t flags, int32_t seq_off = 0) const {
-        return seg(pport, lport, rcv + uint32_t(seq_off), snd, flags);
-    }
-};
-
-conn open_active(tcp_fixture& f, uint16_t pport = 80) {
-    conn c;
-    c.u = usock::create(f.net);
-    REQUIRE(c.u.connect(PEER_IP, pport) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
-    c.lport = syn.tcp.sport;
-    c.pport = pport;
-    c.snd = syn.tcp.seq.v + 1;
-    c.rcv = PEER_ISN + 1;
-    f.inject(seg(pport, c.lport, PEER_ISN, c.snd, TCPF_SYN | TCPF_ACK, 65535));
-    REQUIRE(f.expect_tcp(TCPF_ACK).tcp.ack.v == c.rcv);
-    REQUIRE(c.u.state() == TCP_ESTABLISHED);
-    REQUIRE(c.u.connect(PEER_IP, pport) == 0);
-    return c;
-}
-
-sock* lookup(tcp_fixture& f, const conn& c) {
-    return inet_lookup_established(f.net, PEER_IP, c.pport, LOCAL_IP, c.lport);
-}
-
-// A 1 ms link: sim_pair::step() notices a frame only while it is on the
-// link, so a zero-delay link can leave a last frame undelivered in the
-// receiver's rx ring when nothing else is pending (see the report).
-sim_wire_config delayed_wire() {
-    sim_wire_config w;
-    w.a_to_b.delay = NSEC_PER_MSEC;
-    w.b_to_a.delay = NSEC_PER_MSEC;
-    return w;
-}
-
-int so_error(usock& u) {
-    int v = -1;
-    REQUIRE(u.getsockopt_int(SOL_SOCKET, SO_ERROR, &v) == 0);
-    return v;
-}
-
-void check_seg(const parsed_frame& fr, uint32_t seq, uint32_t ack) {
-    CHECK(fr.tcp.seq.v == seq);
-    CHECK(fr.tcp.ack.v == ack);
+conn open_conn(tcp_fixture& f, uint16_t pport = 80) {
+    return dshim::test::open_active(f, {.mss = 0, .isn = PEER_ISN, .pport = pport});
 }
 
 }  // namespace
@@ -253,7 +204,7 @@ TEST_CASE("syn_recv: RST at RCV.NXT silently drops the embryo; the listener is u
 
 TEST_CASE("established: RST at RCV.NXT -> CLOSE; recv gives ECONNRESET once then 0; send EPIPE (Linux)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     const uint64_t resets = f.net.counters().tcp_estab_resets;
     f.inject(c.from_peer(TCPF_RST));
     f.expect_no_tx();
@@ -276,7 +227,7 @@ TEST_CASE("established: RST at RCV.NXT -> CLOSE; recv gives ECONNRESET once then
 
 TEST_CASE("established: after a RST the first send takes ECONNRESET, then recv gives 0 (Linux)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_RST | TCPF_ACK));
     CHECK(c.u.state() == TCP_CLOSE);
     CHECK(c.u.send("x") == -ECONNRESET);
@@ -287,7 +238,7 @@ TEST_CASE("established: after a RST the first send takes ECONNRESET, then recv g
 
 TEST_CASE("established: after a RST, SO_ERROR is ECONNRESET once and recv then gives 0") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_RST));
     CHECK(so_error(c.u) == ECONNRESET);
     CHECK(so_error(c.u) == 0);
@@ -297,7 +248,7 @@ TEST_CASE("established: after a RST, SO_ERROR is ECONNRESET once and recv then g
 
 TEST_CASE("established: data queued before a RST stays readable, then ECONNRESET, then 0 (Linux)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_ACK | TCPF_PSH), std::string("abc"));
     f.drain_tcp();
     c.rcv += 3;
@@ -315,10 +266,10 @@ TEST_CASE("established: data queued before a RST stays readable, then ECONNRESET
 
 TEST_CASE("established: in-window RST not at RCV.NXT -> challenge ACK, connection stays (RFC 5961 §3.2)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.advance_ms(1000);
     const uint64_t ch = f.net.counters().tcp_challenge_acks;
-    f.inject(c.from_peer(TCPF_RST, 10));
+    f.inject(c.from_peer_at(TCPF_RST, 10));
     auto ack = f.expect_tcp(TCPF_ACK);
     check_seg(ack, c.snd, c.rcv);
     f.expect_no_tx();
@@ -326,10 +277,10 @@ TEST_CASE("established: in-window RST not at RCV.NXT -> challenge ACK, connectio
     CHECK(f.net.counters().tcp_challenge_acks == ch + 1);
     CHECK(so_error(c.u) == 0);
     // Challenge ACKs are rate limited per socket (Linux: 500 ms).
-    f.inject(c.from_peer(TCPF_RST, 20));
+    f.inject(c.from_peer_at(TCPF_RST, 20));
     f.expect_no_tx();
     f.advance_ms(500);
-    f.inject(c.from_peer(TCPF_RST, 30));
+    f.inject(c.from_peer_at(TCPF_RST, 30));
     check_seg(f.expect_tcp(TCPF_ACK), c.snd, c.rcv);
     // The peer, having seen the challenge, resets with the exact number.
     f.inject(c.from_peer(TCPF_RST));
@@ -340,10 +291,10 @@ TEST_CASE("established: in-window RST not at RCV.NXT -> challenge ACK, connectio
 
 TEST_CASE("established: RST outside the window is ignored without a reply") {
     tcp_fixture f;
-    conn c = open_active(f);
-    f.inject(c.from_peer(TCPF_RST, 1000000));
-    f.inject(c.from_peer(TCPF_RST, -10));  // old
-    f.inject(c.from_peer(TCPF_RST | TCPF_ACK, -1));
+    conn c = open_conn(f);
+    f.inject(c.from_peer_at(TCPF_RST, 1000000));
+    f.inject(c.from_peer_at(TCPF_RST, -10));  // old
+    f.inject(c.from_peer_at(TCPF_RST | TCPF_ACK, -1));
     f.expect_no_tx();
     CHECK(c.u.state() == TCP_ESTABLISHED);
     CHECK(so_error(c.u) == 0);
@@ -357,7 +308,7 @@ TEST_CASE("established: RST outside the window is ignored without a reply") {
 
 TEST_CASE("established: a SYN, in window or not, gets a challenge ACK and changes nothing (RFC 5961 §4)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.advance_ms(1000);
     f.inject(seg(c.pport, c.lport, c.rcv + 5, 0, TCPF_SYN));
     check_seg(f.expect_tcp(TCPF_ACK), c.snd, c.rcv);
@@ -375,7 +326,7 @@ TEST_CASE("established: a SYN, in window or not, gets a challenge ACK and change
 
 TEST_CASE("established: ACK of data never sent -> ACK back, the segment's data is dropped (RFC 9293 §3.10.7.4)") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.advance_ms(1000);
     f.inject(seg(c.pport, c.lport, c.rcv, c.snd + 1000, TCPF_ACK | TCPF_PSH), std::string("bogus"));
     check_seg(f.expect_tcp(TCPF_ACK), c.snd, c.rcv);
@@ -392,7 +343,7 @@ TEST_CASE("established: ACK of data never sent -> ACK back, the segment's data i
 
 TEST_CASE("fin_wait1: exact RST closes with ECONNRESET") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.shutdown(SHUT_WR) == 0);
     f.expect_tcp(TCPF_FIN | TCPF_ACK);
     REQUIRE(c.u.state() == TCP_FIN_WAIT1);
@@ -408,7 +359,7 @@ TEST_CASE("fin_wait1: exact RST closes with ECONNRESET") {
 
 TEST_CASE("fin_wait1 orphan: exact RST frees it, nothing is sent, no FIN retransmission") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     c.u.close();
     f.expect_tcp(TCPF_FIN | TCPF_ACK);
     f.inject(c.from_peer(TCPF_RST));
@@ -422,13 +373,13 @@ TEST_CASE("fin_wait1 orphan: exact RST frees it, nothing is sent, no FIN retrans
 
 TEST_CASE("fin_wait2: exact RST closes with ECONNRESET; an in-window one is challenged") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.shutdown(SHUT_WR) == 0);
     f.expect_tcp(TCPF_FIN | TCPF_ACK);
     c.snd += 1;
     f.inject(c.from_peer(TCPF_ACK));
     REQUIRE(c.u.state() == TCP_FIN_WAIT2);
-    f.inject(c.from_peer(TCPF_RST, 7));
+    f.inject(c.from_peer_at(TCPF_RST, 7));
     check_seg(f.expect_tcp(TCPF_ACK), c.snd, c.rcv);
     CHECK(c.u.state() == TCP_FIN_WAIT2);
     f.inject(c.from_peer(TCPF_RST));
@@ -440,7 +391,7 @@ TEST_CASE("fin_wait2: exact RST closes with ECONNRESET; an in-window one is chal
 
 TEST_CASE("close_wait: RST gives EPIPE (Linux); recv still sees end of stream 0, send EPIPE") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_FIN | TCPF_ACK));
     f.drain_tcp();
     c.rcv += 1;
@@ -457,7 +408,7 @@ TEST_CASE("close_wait: RST gives EPIPE (Linux); recv still sees end of stream 0,
 
 TEST_CASE("close_wait: recv after the RST returns 0 (FIN seen first), the error stays for send") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_FIN | TCPF_ACK));
     f.drain_tcp();
     c.rcv += 1;
@@ -471,7 +422,7 @@ TEST_CASE("close_wait: recv after the RST returns 0 (FIN seen first), the error 
 TEST_CASE("last_ack: exact RST closes it (ECONNRESET); orphan variant is freed") {
     {
         tcp_fixture f;
-        conn c = open_active(f);
+        conn c = open_conn(f);
         f.inject(c.from_peer(TCPF_FIN | TCPF_ACK));
         f.drain_tcp();
         c.rcv += 1;
@@ -486,7 +437,7 @@ TEST_CASE("last_ack: exact RST closes it (ECONNRESET); orphan variant is freed")
     }
     {
         tcp_fixture f;
-        conn c = open_active(f);
+        conn c = open_conn(f);
         f.inject(c.from_peer(TCPF_FIN | TCPF_ACK));
         f.drain_tcp();
         c.rcv += 1;
@@ -504,7 +455,7 @@ TEST_CASE("last_ack: exact RST closes it (ECONNRESET); orphan variant is freed")
 
 TEST_CASE("closing: exact RST closes it with ECONNRESET") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.shutdown(SHUT_WR) == 0);
     f.expect_tcp(TCPF_FIN | TCPF_ACK);
     f.inject(c.from_peer(TCPF_FIN | TCPF_ACK));  // does not ack our FIN
@@ -522,7 +473,7 @@ TEST_CASE("closing: exact RST closes it with ECONNRESET") {
 
 TEST_CASE("time_wait: exact RST kills it (Linux, tcp_rfc1337=0); an inexact one is ignored") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     c.u.close();
     f.expect_tcp(TCPF_FIN | TCPF_ACK);
     c.snd += 1;
@@ -531,7 +482,7 @@ TEST_CASE("time_wait: exact RST kills it (Linux, tcp_rfc1337=0); an inexact one 
     c.rcv += 1;
     REQUIRE(lookup(f, c) != nullptr);
     REQUIRE(lookup(f, c)->sk_state == TCP_TIME_WAIT);
-    f.inject(c.from_peer(TCPF_RST, 5));
+    f.inject(c.from_peer_at(TCPF_RST, 5));
     f.expect_no_tx();
     REQUIRE(lookup(f, c) != nullptr);
     f.inject(c.from_peer(TCPF_RST));
@@ -548,7 +499,7 @@ TEST_CASE("time_wait: exact RST kills it (Linux, tcp_rfc1337=0); an inexact one 
 TEST_CASE("abort: SO_LINGER {1,0} with unacked data sends RST|ACK at SND.NXT and drops everything") {
     tcp_fixture f;
     const size_t pool_base = f.pool.in_use();
-    conn c = open_active(f);
+    conn c = open_conn(f);
     REQUIRE(c.u.send(std::string(100, 'q')) == 100);
     auto d = f.expect_tcp(TCPF_ACK | TCPF_PSH);
     check_seg(d, c.snd, c.rcv);
@@ -570,7 +521,7 @@ TEST_CASE("abort: SO_LINGER {1,0} with unacked data sends RST|ACK at SND.NXT and
 
 TEST_CASE("abort: connect(AF_UNSPEC) on an established socket sends RST and leaves it reusable") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     sockaddr sa{};
     sa.sa_family = AF_UNSPEC;
     REQUIRE(c.u.s->ops->connect(c.u.s, &sa, sizeof(sa), 0) == 0);

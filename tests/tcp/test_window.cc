@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "sim/transfer.hh"
-#include "tcp/tcp_fixture.hh"
+#include "tcp/conn_fixture.hh"
 
 using namespace dshim;
 using namespace dshim::test;
@@ -21,44 +21,8 @@ namespace {
 
 constexpr uint8_t PA = TCPF_PSH | TCPF_ACK;
 
-struct peer_syn_opts {
-    uint16_t mss = 1460;
-    int wscale = -1;        // -1: no window scale option
-    uint16_t win = 65535;   // SYN-ACK window (never scaled)
-    uint64_t rtt_ms = 0;    // virtual time between our SYN and the SYN-ACK
-};
-
-struct conn {
-    usock s;
-    uint16_t lport = 0;
-    uint16_t pport = 80;
-    uint32_t snd = 0;  // our next sequence number
-    uint32_t rcv = 0;  // the peer's next sequence number
-
-    wire::tcp_repr from_peer(uint8_t flags, uint16_t win) const { return seg(pport, lport, rcv, snd, flags, win); }
-};
-
-conn open_active(tcp_fixture& f, const peer_syn_opts& o = {}) {
-    conn c;
-    c.s = usock::create(f.net);
-    REQUIRE(c.s.connect(PEER_IP, c.pport) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
-    c.lport = syn.tcp.sport;
-    c.snd = syn.tcp.seq.v + 1;
-    c.rcv = 5001;
-    f.advance_ms(o.rtt_ms);
-    auto sa = seg(c.pport, c.lport, 5000, c.snd, TCPF_SYN | TCPF_ACK, o.win);
-    sa.opt.has_mss = true;
-    sa.opt.mss = o.mss;
-    if (o.wscale >= 0) {
-        sa.opt.has_wscale = true;
-        sa.opt.wscale = uint8_t(o.wscale);
-    }
-    f.inject(sa);
-    f.expect_tcp(TCPF_ACK);
-    REQUIRE(c.s.connect(PEER_IP, c.pport) == 0);
-    f.expect_no_tx();
-    return c;
+conn open_conn(tcp_fixture& f, peer_syn_opts o = {.isn = 5000}) {
+    return dshim::test::open_active(f, o);
 }
 
 std::string pattern(size_t n) {
@@ -90,8 +54,8 @@ std::vector<parsed_frame> peer_tx(tcp_fixture& f) {
 
 TEST_CASE("window scaling: ours (7) scales every window after the SYN, the peer's (2) scales its windows") {
     tcp_fixture f;
-    conn c = open_active(f, {.wscale = 2, .win = 29200});
-    tcp_sock* tp = c.s.tp();
+    conn c = open_conn(f, {.wscale = 2, .win = 29200});
+    tcp_sock* tp = c.u.tp();
     CHECK(tp->rx_opt.snd_wscale == 2);
     CHECK(tp->rx_opt.rcv_wscale == 7);
     // RFC 7323 §2.2: the window in the SYN-ACK itself is not scaled.
@@ -102,7 +66,7 @@ TEST_CASE("window scaling: ours (7) scales every window after the SYN, the peer'
     // what fits the offered window).
     f.inject(c.from_peer(TCPF_ACK, 1000));
     CHECK(tp->snd_wnd == 4000);
-    REQUIRE(c.s.send(pattern(10000)) == 10000);
+    REQUIRE(c.u.send(pattern(10000)) == 10000);
     auto segs = f.drain_tcp();
     REQUIRE(segs.size() == 2);
     // Our window field is our window >> 7 and covers at least the
@@ -129,27 +93,27 @@ TEST_CASE("window scaling: ours (7) scales every window after the SYN, the peer'
     CHECK(f.net.counters().drop(drop_reason::tcp_out_of_window) == oow + 1);
     auto dup = f.expect_tcp(TCPF_ACK);  // RFC 9293 §3.10.7.4: ACK it
     CHECK(dup.tcp.ack.v == c.rcv);
-    CHECK(c.s.recv_str() == "<" + std::to_string(-EAGAIN) + ">");
-    c.s.close();
+    CHECK(c.u.recv_str() == "<" + std::to_string(-EAGAIN) + ">");
+    c.u.close();
 }
 
 TEST_CASE("window scaling: the peer's shift 14 is used, above 14 it is clamped to 14 (RFC 7323 §2.3)") {
     for (int ws : {14, 15, 255}) {
         DYNAMIC_SECTION("peer wscale " << ws) {
             tcp_fixture f;
-            conn c = open_active(f, {.wscale = ws});
-            CHECK(c.s.tp()->rx_opt.snd_wscale == 14);
+            conn c = open_conn(f, {.wscale = ws});
+            CHECK(c.u.tp()->rx_opt.snd_wscale == 14);
             f.inject(c.from_peer(TCPF_ACK, 3));
-            CHECK(c.s.tp()->snd_wnd == 3u << 14);
-            c.s.close();
+            CHECK(c.u.tp()->snd_wnd == 3u << 14);
+            c.u.close();
         }
     }
 }
 
 TEST_CASE("window scaling: without the peer's option neither side scales") {
     tcp_fixture f;
-    conn c = open_active(f);
-    tcp_sock* tp = c.s.tp();
+    conn c = open_conn(f);
+    tcp_sock* tp = c.u.tp();
     CHECK(tp->rx_opt.rcv_wscale == 0);
     CHECK(tp->rx_opt.snd_wscale == 0);
     f.inject(c.from_peer(PA, 700), "x");
@@ -157,12 +121,12 @@ TEST_CASE("window scaling: without the peer's option neither side scales") {
     auto a = f.expect_tcp(TCPF_ACK);
     CHECK(a.tcp.window == tp->rcv_wnd);
     CHECK(tp->snd_wnd == 700);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("zero window (receiver): a reader that never reads closes the window without moving its right edge left") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     const uint32_t mss = 1460;
     uint32_t right = c.rcv + 64240;  // what our SYN advertised
     uint32_t max_right = right;
@@ -206,7 +170,7 @@ TEST_CASE("zero window (receiver): a reader that never reads closes the window w
     }
     const int queued = int(c.rcv - 5001);
     int inq = 0;
-    REQUIRE(c.s.s->ops->ioctl(c.s.s, FIONREAD, reinterpret_cast<unsigned long>(&inq)) == 0);
+    REQUIRE(c.u.s->ops->ioctl(c.u.s, FIONREAD, reinterpret_cast<unsigned long>(&inq)) == 0);
     CHECK(inq == queued);
 
     // A segment into the closed window is dropped and answered with the
@@ -219,7 +183,7 @@ TEST_CASE("zero window (receiver): a reader that never reads closes the window w
 
     // Reading part of a segment frees no buffer: no window update.
     char buf[1460];
-    CHECK(c.s.recv(buf, 100) == 100);
+    CHECK(c.u.recv(buf, 100) == 100);
     f.expect_no_tx();
     // Reading segment by segment: an update goes out only once an MSS or
     // more can be offered (receiver SWS avoidance), and each one offers at
@@ -227,7 +191,7 @@ TEST_CASE("zero window (receiver): a reader that never reads closes the window w
     const uint64_t updates = f.net.counters().tcp_window_updates;
     uint32_t offered = 0;
     unsigned nupd = 0;
-    for (long n; (n = c.s.recv(buf, sizeof(buf))) > 0;) {
+    for (long n; (n = c.u.recv(buf, sizeof(buf))) > 0;) {
         for (auto& u : f.drain_tcp()) {
             INFO("update " << describe(u));
             CHECK(u.tcp.ack.v == c.rcv);
@@ -241,25 +205,25 @@ TEST_CASE("zero window (receiver): a reader that never reads closes the window w
     CHECK(offered >= 32768);  // the buffer is empty again
     CHECK(f.net.counters().tcp_window_updates == updates + nupd);
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("zero window (sender): persist timer probes with exponential backoff, an opening resumes the data") {
     tcp_fixture f;
     // 10 ms RTT samples: RTO = 10 + max(4 * RTTVAR, 200) = 210 ms.
-    conn c = open_active(f, {.rtt_ms = 10});
-    REQUIRE(c.s.send(pattern(1000)) == 1000);
+    conn c = open_conn(f, {.rtt_ms = 10});
+    REQUIRE(c.u.send(pattern(1000)) == 1000);
     f.expect_tcp(PA);
     f.advance_ms(10);
     c.snd += 1000;
     f.inject(c.from_peer(TCPF_ACK, 0));  // everything acked, window closed
     f.expect_no_tx();
-    const nsec_t rto = c.s.tp()->icsk_rto;
+    const nsec_t rto = c.u.tp()->icsk_rto;
     REQUIRE(rto == 210 * NSEC_PER_MSEC);
 
-    REQUIRE(c.s.send(pattern(500)) == 500);
+    REQUIRE(c.u.send(pattern(500)) == 500);
     f.expect_no_tx();  // nothing fits a zero window
-    CHECK(c.s.tp()->icsk_pending == ICSK_TIME_PROBE0);
+    CHECK(c.u.tp()->icsk_pending == ICSK_TIME_PROBE0);
     // Probes at RTO, then 2, 4, 8 RTO apart (RFC 1122 §4.2.2.17 "exponentially
     // increasing"; Linux's tcp_probe0_when).
     for (int k = 0; k < 5; ++k) {
@@ -277,33 +241,33 @@ TEST_CASE("zero window (sender): persist timer probes with exponential backoff, 
         f.expect_no_tx();
     }
     CHECK(f.net.counters().tcp_zero_window_probes == 5);
-    CHECK(c.s.state() == TCP_ESTABLISHED);
+    CHECK(c.u.state() == TCP_ESTABLISHED);
 
     // The window opens: the data goes at once, the probing stops.
     f.inject(c.from_peer(TCPF_ACK, 65535));
     auto d = f.expect_tcp(PA);
     CHECK(d.tcp.seq.v == c.snd);
     CHECK(d.payload.size() == 500);
-    CHECK(c.s.tp()->icsk_pending == ICSK_TIME_RETRANS);
+    CHECK(c.u.tp()->icsk_pending == ICSK_TIME_RETRANS);
     c.snd += 500;
     f.inject(c.from_peer(TCPF_ACK, 65535));
     f.advance_ms(60000);
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("zero window (sender): probes answered with a closed window never time the connection out") {
     tcp_fixture f;
-    conn c = open_active(f, {.rtt_ms = 10});
-    REQUIRE(c.s.send(pattern(100)) == 100);
+    conn c = open_conn(f, {.rtt_ms = 10});
+    REQUIRE(c.u.send(pattern(100)) == 100);
     f.expect_tcp(PA);
     c.snd += 100;
     f.inject(c.from_peer(TCPF_ACK, 0));
-    REQUIRE(c.s.send(pattern(100)) == 100);
+    REQUIRE(c.u.send(pattern(100)) == 100);
     // 30 minutes of probes, each answered: the connection lives (Linux
     // resets icsk_probes_out on every ACK; only unanswered probes count).
     unsigned probes = 0;
-    const nsec_t rto = c.s.tp()->icsk_rto;
+    const nsec_t rto = c.u.tp()->icsk_rto;
     for (int i = 0; i < 30 * 60; ++i) {
         f.advance_ms(1000);
         for (auto& p : peer_tx(f)) {
@@ -312,22 +276,22 @@ TEST_CASE("zero window (sender): probes answered with a closed window never time
             f.inject(c.from_peer(TCPF_ACK, 0));
         }
     }
-    CHECK(c.s.state() == TCP_ESTABLISHED);
+    CHECK(c.u.state() == TCP_ESTABLISHED);
     // Ten probes with doubling gaps take rto * (2^10 - 1) (about 214 s);
     // after that the gap is capped at the 120 s RTO maximum.
     const nsec_t doubling = rto * 1023;
     REQUIRE(doubling < 1800 * NSEC_PER_SEC);
     CHECK(probes == 10 + (1800 * NSEC_PER_SEC - doubling) / (120 * NSEC_PER_SEC));
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("sender SWS avoidance: no small segment into a small window until the persist timer") {
     tcp_fixture f;
-    conn c = open_active(f, {.rtt_ms = 10});
-    tcp_sock* tp = c.s.tp();
+    conn c = open_conn(f, {.rtt_ms = 10});
+    tcp_sock* tp = c.u.tp();
     // The peer offers 100 bytes (having offered 65535 before).
     f.inject(c.from_peer(TCPF_ACK, 100));
-    REQUIRE(c.s.send(pattern(1460)) == 1460);
+    REQUIRE(c.u.send(pattern(1460)) == 1460);
     // A full segment is queued: a 100-byte sliver is not sent now
     // (RFC 9293 §3.8.6.2.1; Linux's tcp_snd_wnd_test).
     f.expect_no_tx();
@@ -345,31 +309,31 @@ TEST_CASE("sender SWS avoidance: no small segment into a small window until the 
     f.inject(c.from_peer(TCPF_ACK, 65535));
     auto r = f.expect_tcp(PA);
     CHECK(r.payload.size() == 1360);
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("sender SWS avoidance: a small write that fits the small window is all that is queued, so it goes") {
     tcp_fixture f;
-    conn c = open_active(f);
+    conn c = open_conn(f);
     f.inject(c.from_peer(TCPF_ACK, 1000));
-    REQUIRE(c.s.send(pattern(300)) == 300);
+    REQUIRE(c.u.send(pattern(300)) == 300);
     auto s = f.expect_tcp(PA);
     CHECK(s.payload.size() == 300);
     // 700 bytes of window left, a full segment queued: held.
-    REQUIRE(c.s.setsockopt_int(IPPROTO_TCP, 1 /* TCP_NODELAY */, 1) == 0);
-    REQUIRE(c.s.send(pattern(1460)) == 1460);
+    REQUIRE(c.u.setsockopt_int(IPPROTO_TCP, 1 /* TCP_NODELAY */, 1) == 0);
+    REQUIRE(c.u.send(pattern(1460)) == 1460);
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("small peer window: segments shrink to half the largest window, so a window below the MSS still moves data") {
     tcp_fixture f;
-    conn c = open_active(f, {.win = 1000});
-    tcp_sock* tp = c.s.tp();
+    conn c = open_conn(f, {.win = 1000});
+    tcp_sock* tp = c.u.tp();
     CHECK(tp->mss_cache == 1460);
-    CHECK(tcp_current_mss(c.s.sk()) == 500);  // tcp_bound_to_half_wnd
+    CHECK(tcp_current_mss(c.u.sk()) == 500);  // tcp_bound_to_half_wnd
     const std::string data = pattern(3000);
-    REQUIRE(c.s.send(data) == 3000);
+    REQUIRE(c.u.send(data) == 3000);
     std::string got;
     for (int round = 0; round < 3; ++round) {
         INFO("round " << round);
@@ -386,7 +350,7 @@ TEST_CASE("small peer window: segments shrink to half the largest window, so a w
     }
     CHECK(got == data);
     f.expect_no_tx();
-    c.s.close();
+    c.u.close();
 }
 
 TEST_CASE("sim: a receiver that stops reading stalls the sender on a zero window; reading resumes it byte-exact") {
