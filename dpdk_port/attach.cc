@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +39,7 @@ struct port_ctx {
     capture cap;
     tsc_clock clock;
     std::unique_ptr<fault_netdev> faults;   // DSHIM_FAULTS: wraps dev when set
+    std::vector<int> async_fds;             // fds DPDK opened with O_ASYNC (signal on input)
     bool forked = false;
 };
 
@@ -67,8 +69,10 @@ std::vector<int> open_fds() {
 
 // DPDK opens tap queues, eventfds and sockets without O_CLOEXEC: a program
 // that forks and execs must not hand them to the new image (it would keep
-// the port's queues open after we exit).
-void cloexec_new_fds(const std::vector<int>& before) {
+// the port's queues open after we exit). Returns the new fds that signal on
+// input (O_ASYNC), for signal_owner.
+std::vector<int> cloexec_new_fds(const std::vector<int>& before) {
+    std::vector<int> async_fds;
     for (int fd : open_fds()) {
         bool old = false;
         for (int b : before) {
@@ -84,7 +88,12 @@ void cloexec_new_fds(const std::vector<int>& before) {
         if (fl >= 0 && !(fl & FD_CLOEXEC)) {
             fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
         }
+        int sfl = fcntl(fd, F_GETFL);
+        if (sfl >= 0 && (sfl & O_ASYNC)) {
+            async_fds.push_back(fd);
+        }
     }
+    return async_fds;
 }
 
 port_ctx* ctx_of(dshim_port* p) {
@@ -153,6 +162,18 @@ void op_stats(dshim_port* p, dshim_port_stats* out) noexcept {
         out->fault_tx_delayed = f->tx_faults.delayed;
         out->fault_copy_fail = f->rx_faults.copy_fail + f->tx_faults.copy_fail;
     }
+}
+
+int op_signal_owner(dshim_port* p, int tid) noexcept {
+    int sig = 0;
+    for (int fd : ctx_of(p)->async_fds) {
+        f_owner_ex o{F_OWNER_TID, tid};
+        if (fcntl(fd, F_SETOWN_EX, &o) == 0) {
+            const int s = fcntl(fd, F_GETSIG);
+            sig = s > 0 ? s : SIGIO;
+        }
+    }
+    return sig;
 }
 
 void op_fork_child(dshim_port* p) noexcept {
@@ -302,7 +323,7 @@ int attach_steps(attach_job* job) {
     if (faults.active()) {
         c->faults = std::make_unique<fault_netdev>(c->dev, c->pool, c->clock, faults);
     }
-    cloexec_new_fds(fds_before);
+    c->async_fds = cloexec_new_fds(fds_before);
 
     dshim_port* out = job->out;
     out->port_id = port_id;
@@ -372,6 +393,7 @@ extern "C" __attribute__((visibility("default"))) int dshim_dpdk_attach(const ds
     out->link_up = op_link_up;
     out->stats = op_stats;
     out->fork_child = op_fork_child;
+    out->signal_owner = op_signal_owner;
     out->detach = op_detach;
     out->impl = c;
     out->eal_init_seconds = job.eal_seconds;

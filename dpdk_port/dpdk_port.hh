@@ -15,7 +15,7 @@
 #define DSHIM_DPDK_ATTACH_SYMBOL "dshim_dpdk_attach"
 
 // Bumped whenever dshim_port_config or dshim_port change layout.
-inline constexpr uint32_t DSHIM_DPDK_ABI = 2;
+inline constexpr uint32_t DSHIM_DPDK_ABI = 3;
 
 extern "C" {
 
@@ -122,6 +122,13 @@ struct dshim_port {
     // have been freed. DPDK cannot be initialised twice in one process: a
     // later attach fails with EALREADY.
     void (*detach)(dshim_port* p) noexcept;
+    // Some PMDs have the kernel signal the process when frames arrive
+    // (net_tap: O_ASYNC queue fds, whose handler bumps the trigger its rx
+    // burst checks). A process-directed signal interrupts whichever program
+    // thread it lands on (EINTR in a read, a poll, a sleep the program never
+    // gave to dshim). This directs those signals at thread tid (F_SETOWN_EX)
+    // and returns the signal number, or 0 when the port raises none.
+    int (*signal_owner)(dshim_port* p, int tid) noexcept;
     void* impl;
 };
 

@@ -30,6 +30,7 @@
 
 #include "core/socket.hh"
 #include "ipv4/tcp.hh"
+#include "shim/addr6.hh"
 #include "shim/calls.hh"
 #include "shim/poll.hh"
 #include "shim/signals.hh"
@@ -293,15 +294,64 @@ ssize_t dshim_recvmsg(dfile* f, msghdr* umsg, int flags) {
     return r;
 }
 
-int fill_addr(const sockaddr_in& sin, sockaddr* addr, socklen_t* len) {
+// Copies an engine address out as the socket's family shows it (truncated
+// to *len, *len set to the full size, as the kernel's move_addr_to_user).
+int fill_addr(int family, const sockaddr_in& sin, sockaddr* addr, socklen_t* len) {
     if (!addr || !len) {
         return 0;
     }
     if (int(*len) < 0) {
         return -EINVAL;
     }
+    if (family == AF_INET6) {
+        const sockaddr_in6 s6 = v4_to_v6(sin);
+        std::memcpy(addr, &s6, std::min<size_t>(*len, sizeof(s6)));
+        *len = sizeof(s6);
+        return 0;
+    }
     std::memcpy(addr, &sin, std::min<size_t>(*len, sizeof(sin)));
     *len = sizeof(sin);
+    return 0;
+}
+
+// The IPv4 address an undecided socket's bind/connect names, if dshim may
+// serve it: an AF_INET address, or on an AF_INET6 socket that is not
+// IPV6_V6ONLY (the placeholder knows: setsockopt and net.ipv6.bindv6only
+// went to it) a v4-mapped address or :: (INADDR_ANY).
+bool decidable_addr(int fd, const dfile* f, const sockaddr* addr, socklen_t len, sockaddr_in* out) {
+    if (f->family != AF_INET6) {
+        if (!addr || len < socklen_t(sizeof(*out))) {
+            return false;
+        }
+        std::memcpy(out, addr, sizeof(*out));
+        return out->sin_family == AF_INET;
+    }
+    if (!addr || len < socklen_t(sizeof(sockaddr_in6))) {
+        return false;
+    }
+    sockaddr_in6 s6;
+    std::memcpy(&s6, addr, sizeof(s6));
+    if (s6.sin6_family != AF_INET6 || v6_to_v4(s6, out) == v6_addr_kind::other) {
+        return false;
+    }
+    int v6only = 1;
+    socklen_t ol = sizeof(v6only);
+    return libc.getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol) == 0 && v6only == 0;
+}
+
+// bind/connect on a decided socket: the engine takes IPv4 addresses.
+int engine_addr(const dfile* f, const sockaddr* addr, socklen_t len, bool for_bind, sockaddr_in* out,
+                const sockaddr** ea, int* elen) {
+    if (f->family == AF_INET6) {
+        if (int e = v6_addr_in(addr, len, for_bind, out); e < 0) {
+            return e;
+        }
+        *ea = reinterpret_cast<const sockaddr*>(out);
+        *elen = int(sizeof(*out));
+        return 0;
+    }
+    *ea = addr;
+    *elen = int(len);
     return 0;
 }
 
@@ -376,6 +426,7 @@ int do_accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
     nf->kind = dfile_kind::dshim;
     nf->sock = ns;
     nf->file_flags = (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0;
+    nf->family = f->family;
     sockaddr_in peer{};
     {
         stack_lock lk;
@@ -383,10 +434,61 @@ int do_accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
         (void)ns->ops->getname(ns, reinterpret_cast<sockaddr*>(&peer), 2);
     }
     fd_install(efd, nf);
-    if (int e = fill_addr(peer, addr, addrlen); e < 0) {
+    if (int e = fill_addr(f->family, peer, addr, addrlen); e < 0) {
         return sys_ret(e);
     }
     return efd;
+}
+
+// IPPROTO_IPV6 options of a decided dual-stack socket, an IPv4 flow in the
+// engine (do_ipv6_setsockopt on a v4-mapped socket): IPV6_V6ONLY cannot
+// change once bound (EINVAL) and reads 0; IPV6_TCLASS is the IPv4 TOS byte
+// and IPV6_UNICAST_HOPS the TTL (-1: default); the rest do not apply.
+int v6_opt_map(int name, int* ip_name) {
+    switch (name) {
+    case IPV6_TCLASS: *ip_name = IP_TOS; return 0;
+    case IPV6_UNICAST_HOPS: *ip_name = IP_TTL; return 0;
+    default: return -ENOPROTOOPT;
+    }
+}
+
+long v6_setsockopt(dshim::socket* s, int name, const void* val, socklen_t len) {
+    int v = 0;
+    if (len < socklen_t(sizeof(v))) {
+        return -EINVAL;
+    }
+    std::memcpy(&v, val, sizeof(v));
+    if (name == IPV6_V6ONLY) {
+        return -EINVAL;
+    }
+    if (name == IPV6_TCLASS && (v < -1 || v > 0xff)) {
+        return -EINVAL;
+    }
+    int ip_name = 0;
+    if (int e = v6_opt_map(name, &ip_name); e < 0) {
+        return e;
+    }
+    if (name == IPV6_TCLASS && v == -1) {
+        v = 0;
+    }
+    return locked([&] { return long(s->ops->setsockopt(s, IPPROTO_IP, ip_name, &v, sizeof(v))); });
+}
+
+long v6_getsockopt(dshim::socket* s, int name, void* val, unsigned* len) {
+    if (name == IPV6_V6ONLY) {
+        const int zero = 0;
+        if (*len < sizeof(zero)) {
+            return -EINVAL;
+        }
+        std::memcpy(val, &zero, sizeof(zero));
+        *len = sizeof(zero);
+        return 0;
+    }
+    int ip_name = 0;
+    if (int e = v6_opt_map(name, &ip_name); e < 0) {
+        return e;
+    }
+    return locked([&] { return long(s->ops->getsockopt(s, IPPROTO_IP, ip_name, val, len)); });
 }
 
 }  // namespace
@@ -413,8 +515,10 @@ int socket(int domain, int type, int protocol) {
     if (fd < 0 || passthrough() || !g_cfg.enabled || runtime_is_forked_child()) {
         return fd;  // a fork child of an attached process cannot attach: kernel
     }
-    if (domain == AF_INET && (type & 0xf) == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
+    if ((domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
+        (protocol == 0 || protocol == IPPROTO_TCP)) {
         auto* f = new dfile();
+        f->family = domain;
         f->type_flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
         f->file_flags = (type & SOCK_NONBLOCK) ? O_NONBLOCK : 0;
         any_of(fd) = {};
@@ -439,25 +543,25 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
     }
     if (f->kind == dfile_kind::undecided) {
         sockaddr_in sin{};
-        if (!addr || len < socklen_t(sizeof(sin))) {
+        if (!decidable_addr(fd, f.get(), addr, len, &sin)) {
             handover(fd);
             return libc.bind(fd, addr, len);
         }
-        std::memcpy(&sin, addr, sizeof(sin));
         const uint32_t a = ntohl(sin.sin_addr.s_addr);
-        if (sin.sin_family == AF_INET && a == g_cfg.ip) {
+        if (a == g_cfg.ip) {
             if (int e = make_dshim(fd, f.get()); e < 0) {
                 return sys_ret(e);
             }
-        } else if (sin.sin_family == AF_INET && a == INADDR_ANY) {
+        } else if (a == INADDR_ANY) {
             // Deferred: the placeholder takes the port (the kernel checks
-            // it); listen()/connect() decide later.
+            // it); listen()/connect() decide later. (sin_port and sin6_port
+            // sit at the same offset.)
             const int r = libc.bind(fd, addr, len);
             if (r == 0) {
-                sockaddr_in got{};
+                sockaddr_in6 got{};
                 socklen_t gl = sizeof(got);
                 (void)libc.getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gl);
-                any_of(fd) = {true, ntohs(got.sin_port)};
+                any_of(fd) = {true, ntohs(got.sin6_port)};
             }
             return r;
         } else {
@@ -465,8 +569,14 @@ int bind(int fd, const sockaddr* addr, socklen_t len) {
             return libc.bind(fd, addr, len);
         }
     }
+    sockaddr_in sin{};
+    const sockaddr* ea = nullptr;
+    int elen = 0;
+    if (int e = engine_addr(f.get(), addr, len, true, &sin, &ea, &elen); e < 0) {
+        return sys_ret(e);
+    }
     dshim::socket* s = f->sock;
-    return int(sys_ret(locked([&] { return long(s->ops->bind(s, addr, int(len))); })));
+    return int(sys_ret(locked([&] { return long(s->ops->bind(s, ea, elen)); })));
 }
 
 int listen(int fd, int backlog) {
@@ -538,12 +648,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     }
     if (f->kind == dfile_kind::undecided) {
         sockaddr_in sin{};
-        if (!addr || len < socklen_t(sizeof(sin))) {
-            handover(fd);
-            return libc.connect(fd, addr, len);
-        }
-        std::memcpy(&sin, addr, sizeof(sin));
-        if (sin.sin_family != AF_INET || !dshim_routes(ntohl(sin.sin_addr.s_addr))) {
+        if (!decidable_addr(fd, f.get(), addr, len, &sin) || !dshim_routes(ntohl(sin.sin_addr.s_addr))) {
             handover(fd);
             return libc.connect(fd, addr, len);
         }
@@ -551,8 +656,14 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
             return sys_ret(e);
         }
     }
+    sockaddr_in sin{};
+    const sockaddr* ea = nullptr;
+    int elen = 0;
+    if (int e = engine_addr(f.get(), addr, len, false, &sin, &ea, &elen); e < 0) {
+        return sys_ret(e);
+    }
     dshim::socket* s = f->sock;
-    long r = locked([&] { return long(s->ops->connect(s, addr, int(len), 0)); });
+    long r = locked([&] { return long(s->ops->connect(s, ea, elen, 0)); });
     if (r != -EINPROGRESS || is_nonblock(f.get())) {
         return int(sys_ret(r));
     }
@@ -562,7 +673,7 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
         if ((1u << s->sk->sk_state) & (TCPF_SYN_SENT | TCPF_SYN_RECV)) {
             return -EAGAIN;
         }
-        return s->ops->connect(s, addr, int(len), 0);
+        return s->ops->connect(s, ea, elen, 0);
     });
     if (r == -EAGAIN) {
         r = -EINPROGRESS;  // SO_SNDTIMEO expired
@@ -748,7 +859,7 @@ int getsockname(int fd, sockaddr* addr, socklen_t* len) {
     if (r < 0) {
         return sys_ret(int(r));
     }
-    return sys_ret(fill_addr(sin, addr, len));
+    return sys_ret(fill_addr(f->family, sin, addr, len));
 }
 
 int getpeername(int fd, sockaddr* addr, socklen_t* len) {
@@ -769,7 +880,7 @@ int getpeername(int fd, sockaddr* addr, socklen_t* len) {
     if (r < 0) {
         return sys_ret(int(r));
     }
-    return sys_ret(fill_addr(sin, addr, len));
+    return sys_ret(fill_addr(f->family, sin, addr, len));
 }
 
 int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
@@ -794,6 +905,9 @@ int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
         return sys_ret(-EFAULT);
     }
     dshim::socket* s = f->sock;
+    if (f->family == AF_INET6 && level == IPPROTO_IPV6) {
+        return int(sys_ret(v6_setsockopt(s, name, val, len)));
+    }
     return int(sys_ret(locked([&] { return long(s->ops->setsockopt(s, level, name, val, len)); })));
 }
 
@@ -814,9 +928,14 @@ int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
     }
     dshim::socket* s = f->sock;
     unsigned l = *len;
-    const long r = locked([&] { return long(s->ops->getsockopt(s, level, name, val, &l)); });
+    const long r = f->family == AF_INET6 && level == IPPROTO_IPV6
+                       ? v6_getsockopt(s, name, val, &l)
+                       : locked([&] { return long(s->ops->getsockopt(s, level, name, val, &l)); });
     if (r == 0) {
         *len = l;
+        if (level == SOL_SOCKET && name == SO_DOMAIN && l == sizeof(int)) {
+            std::memcpy(val, &f->family, sizeof(int));  // the engine's socket is AF_INET
+        }
     }
     return int(sys_ret(r));
 }

@@ -26,7 +26,7 @@ struct recorded_opt {
 };
 
 enum class dfile_kind : uint8_t {
-    undecided,  // AF_INET stream socket not yet bound/connected: kernel or dshim
+    undecided,  // AF_INET/AF_INET6 stream socket not yet bound/connected: kernel or dshim
     dshim,      // served by the engine
     inherited,  // a dshim socket inherited across fork: unusable in the child
 };
@@ -43,6 +43,9 @@ struct dfile {
     // on the same port too (kernel-side connections: loopback, other
     // interfaces), and is kept O_NONBLOCK in the kernel (architecture.md §4).
     bool kernel_listen = false;
+    // AF_INET, or AF_INET6 for a dual-stack socket: an IPv4 socket in the
+    // engine whose addresses the program sees v4-mapped (shim/addr6.hh).
+    int family = AF_INET;
 };
 
 // Reserves the table (size from RLIMIT_NOFILE, capped).

@@ -94,6 +94,16 @@ void dpdk_thread_init() { t_in_dshim = true; }
 // the next timer, so an idle process burns no core.
 void* progress_main(void*) {
     t_in_dshim = true;
+    // The port's input signals (net_tap) come to this thread only, so no
+    // program thread is interrupted by them; it unblocks just that signal.
+    if (g_port.signal_owner != nullptr) {
+        if (const int sig = g_port.signal_owner(&g_port, int(gettid())); sig > 0) {
+            sigset_t one;
+            sigemptyset(&one);
+            sigaddset(&one, sig);
+            pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+        }
+    }
     stack* net = g_stack.load();
     nsec_t idle_sleep_us = 20;
     while (!g_stop_progress.load(std::memory_order_relaxed)) {
