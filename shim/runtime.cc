@@ -201,6 +201,20 @@ void exit_linger() {
             fd_put(f);
         }
     });
+    // A socket that a blocked thread still holds (its recv or accept has the
+    // file referenced) is not closed by clearing the table. At exit the
+    // kernel kills such threads before it closes the files, so their FIN goes
+    // out: shut the sending side (queued data, then FIN), as that close would.
+    {
+        stack_lock lk;
+        for (list_head* n = net->all_socks.next; n != &net->all_socks; n = n->next) {
+            sock* sk = container_of(n, &sock::sk_all_node);
+            if (!sk->sock_is_dead() && sk->sk_socket != nullptr &&
+                ((1u << sk->sk_state) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT))) {
+                (void)sk->sk_socket->ops->shutdown(sk->sk_socket, SHUT_WR);
+            }
+        }
+    }
     const nsec_t start = mono_now();
     const nsec_t deadline = start + g_cfg.exit_linger_s * NSEC_PER_SEC;
     const nsec_t fin_wait2_grace = start + std::min<nsec_t>(g_cfg.exit_linger_s * NSEC_PER_SEC, 200 * NSEC_PER_MSEC);
