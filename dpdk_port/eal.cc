@@ -214,11 +214,15 @@ int eal_session::init(const std::vector<std::string>& args, std::string& err) {
     return 0;
 }
 
+// No rte_eal_cleanup(): detach happens only at process exit, and in DPDK
+// 22.11 rte_eal_cleanup() unmaps EAL memory while the eal-intr-thread keeps
+// running; a PMD interrupt source firing then (a memif peer closing its
+// control channel) made that thread fault on the unmapped handles. The
+// process is exiting: its memory goes with it, hugepage files are unlinked
+// at map time (--huge-unlink), the port is already stopped and closed, and
+// the runtime directory is removed below.
 void eal_session::cleanup() noexcept {
-    if (_up) {
-        rte_eal_cleanup();
-        _up = false;
-    }
+    _up = false;
     if (!_runtime_dir.empty()) {
         remove_tree(_runtime_dir);
         _runtime_dir.clear();

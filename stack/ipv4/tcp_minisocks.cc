@@ -110,8 +110,12 @@ void tcp_conn_request(sock* listener, const wire::ipv4_repr& iph, const wire::tc
     const uint32_t space = tcp_space(child);
     tp->window_clamp = tp->rx_opt.rcv_wscale ? std::min<uint32_t>(space, TCP_MAX_WINDOW << TCP_MAX_WSCALE)
                                              : std::min<uint32_t>(space, TCP_MAX_WINDOW);
+    // tcp_openreq_init_rwin: a multiple of the MSS a segment will really
+    // carry (less the timestamp option when negotiated: 45 x 1448 = 65160,
+    // Linux's SYN-ACK window with timestamps; 44 x 1460 = 64240 without).
+    const uint32_t wmss = tp->advmss - (tp->rx_opt.tstamp_ok ? 12u : 0u);  // TCPOLEN_TSTAMP_ALIGNED
     tp->rcv_wnd = std::min<uint32_t>(space, TCP_MAX_WINDOW);
-    tp->rcv_wnd = std::max<uint32_t>((tp->rcv_wnd / tp->advmss) * tp->advmss, tp->advmss);
+    tp->rcv_wnd = std::max<uint32_t>((tp->rcv_wnd / wmss) * wmss, wmss);
     tp->rcv_ssthresh = tp->rcv_wnd;
     tp->icsk_ack.rcv_mss = uint16_t(std::min<uint32_t>(tp->advmss, TCP_MSS_DEFAULT));
     tp->irs = th.seq;
