@@ -43,7 +43,12 @@ lib_cleanup() {
         kill -KILL "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
+    # Anything still running inside our namespaces was started by this script
+    # (a pipeline's other end, a program behind a wrapper): end it too.
     for p in "${NAMESPACES[@]}"; do
+        for i in $(ip netns pids "$p" 2>/dev/null); do
+            kill -KILL "$i" 2>/dev/null
+        done
         ip netns del "$p" 2>/dev/null
     done
     if [ -n "${DSHIM_TEST_KEEP:-}" ]; then

@@ -55,7 +55,7 @@ check "IPv6 loopback reaches it too" $?
 stop_bg "$BGPID"
 
 # --- AF_INET6 client, v4-mapped destination; V6ONLY and real IPv6 stay kernel
-in_ns "$PY" -m http.server 8080 --bind "$KIP" --directory "$WORK" >/dev/null 2>&1 &
+ip netns exec "$NS" "$PY" -m http.server 8080 --bind "$KIP" --directory "$WORK" >/dev/null 2>&1 &
 PIDS+=("$!")
 wait_kernel_listen 8080
 in_ns env DSHIM_EXIT_STATS=1 "$DSHIM" $(dshim_args) -- "$PY" - "$KIP" >"$WORK/v6.out" 2>&1 <<'PYEOF'
@@ -162,7 +162,7 @@ in_ns "$DSHIM" $(dshim_args) -- wget -q -O "$WORK/wget.bin" "http://$KIP:8080/f4
 RC=$?
 [ "$RC" = 0 ] && [ "$(sha "$WORK/wget.bin")" = "$(sha "$WORK/f4m")" ]
 check "wget under dshim downloads 4 MiB, sha256 equal" $? "rc=$RC"
-in_ns timeout 30 nc -l "$KIP" 9000 >"$WORK/nc1.bin" &
+ip netns exec "$NS" timeout 30 nc -l "$KIP" 9000 >"$WORK/nc1.bin" &
 NCP=$!
 PIDS+=("$NCP")
 wait_kernel_listen 9000
@@ -183,7 +183,7 @@ check "nc -l under dshim receives 4 MiB from a kernel nc, sha256 equal" $? "rc=$
 
 # --- the port's input signals never reach program threads
 SQ=$BUILD/tests/integration/sig_quiet
-in_ns sh -c "head -c 100000000 /dev/zero | timeout 30 nc -N -l $KIP 9100" &
+ip netns exec "$NS" sh -c "head -c 100000000 /dev/zero | timeout 30 nc -N -l $KIP 9100" &
 PIDS+=("$!")
 wait_kernel_listen 9100
 in_ns timeout 60 "$DSHIM" $(dshim_args) -- "$SQ" "$KIP" 9100 100000000 >"$WORK/sq.out" 2>&1
