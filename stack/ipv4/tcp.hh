@@ -34,7 +34,7 @@ void tcp_v4_send_reset(stack& net, uint32_t saddr, uint32_t daddr, const wire::t
 void tcp_v4_send_ack_raw(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
                          seq32 seq, seq32 ack, uint16_t win, bool ts, uint32_t tsval, uint32_t tsecr);
 sock* inet_lookup_established(stack& net, uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport);
-sock* inet_lookup_listener(stack& net, uint32_t daddr, uint16_t dport);
+sock* inet_lookup_listener(stack& net, uint32_t daddr, uint16_t dport, uint32_t saddr, uint16_t sport);
 void inet_ehash_insert(sock* sk);
 void inet_hash_listener(sock* sk);
 void inet_unhash(sock* sk);

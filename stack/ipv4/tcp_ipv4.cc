@@ -78,22 +78,49 @@ sock* inet_lookup_established(stack& net, uint32_t saddr, uint16_t sport, uint32
     return nullptr;
 }
 
-sock* inet_lookup_listener(stack& net, uint32_t daddr, uint16_t dport) {
+// The listener for a SYN to daddr:dport from saddr:sport (the kernel's
+// __inet_lookup_listener with its reuseport step): an exact address beats a
+// wildcard; when the best match set SO_REUSEPORT, the connection goes to one
+// member of its group (same address and port, SO_REUSEPORT, in listen()
+// order) chosen by a hash of the 4-tuple, so one flow always lands on the
+// same listener and flows spread evenly (reuseport_select_sock).
+sock* inet_lookup_listener(stack& net, uint32_t daddr, uint16_t dport, uint32_t saddr, uint16_t sport) {
     list_head& b = net.lhash[lhashfn(dport)];
-    inet_sock* wild = nullptr;
+    inet_sock* best = nullptr;
     for (list_head* n = b.next; n != &b; n = n->next) {
         inet_sock* s = from_hash_node(n);
         if (s->inet_num != dport) {
             continue;
         }
         if (s->inet_rcv_saddr == daddr) {
-            return s;  // an exact address beats a wildcard
+            best = s;
+            break;
         }
-        if (s->inet_rcv_saddr == 0 && !wild) {
-            wild = s;
+        if (s->inet_rcv_saddr == 0 && !best) {
+            best = s;
         }
     }
-    return wild;
+    if (best == nullptr || !best->sk_reuseport) {
+        return best;
+    }
+    // The group: every reuseport listener on best's address and port.
+    unsigned members = 0;
+    for (list_head* n = b.next; n != &b; n = n->next) {
+        inet_sock* s = from_hash_node(n);
+        members += s->inet_num == dport && s->inet_rcv_saddr == best->inet_rcv_saddr && s->sk_reuseport;
+    }
+    uint32_t h = saddr * 2654435761u ^ daddr * 2246822519u ^ (uint32_t(sport) << 16 | dport) * 3266489917u;
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    unsigned pick = unsigned((uint64_t(h) * members) >> 32);  // reciprocal_scale
+    for (list_head* n = b.next; n != &b; n = n->next) {
+        inet_sock* s = from_hash_node(n);
+        if (s->inet_num == dport && s->inet_rcv_saddr == best->inet_rcv_saddr && s->sk_reuseport && pick-- == 0) {
+            return s;
+        }
+    }
+    return best;
 }
 
 void inet_ehash_insert(sock* sk) {
@@ -428,7 +455,7 @@ void tcp_v4_rcv(stack& net, pbuf_ptr skb, const wire::ipv4_repr& iph) {
         sk = nullptr;  // a new SYN replacing the TIME_WAIT: to the listener
     }
     if (!sk) {
-        sk = inet_lookup_listener(net, iph.dst, th.dport);
+        sk = inet_lookup_listener(net, iph.dst, th.dport, iph.src, th.sport);
     }
     if (!sk) {
         net.drop(drop_reason::tcp_no_socket);
