@@ -179,6 +179,7 @@ long locked(Op&& op) {
     long r = op();
     if (stack* s = runtime_stack_if_attached()) {
         s->flush();
+        runtime_note_app(s);
     }
     return r;
 }

@@ -52,6 +52,9 @@ void stack_unlock();
 void poll_pass_locked();
 // A pass if the lock is free: what spinning threads do.
 void poll_pass_try();
+// An application thread is working on the stack (caller holds the lock): the
+// progress thread stays parked while this keeps happening.
+void runtime_note_app(stack* s);
 
 // Monotonic time (the stack's clock when attached, CLOCK_MONOTONIC otherwise).
 nsec_t now_ns();
@@ -86,6 +89,8 @@ struct shim_counters {
     std::atomic<uint64_t> accelerated{0};
     std::atomic<uint64_t> passes{0};
     std::atomic<uint64_t> sleeps{0};
+    std::atomic<uint64_t> progress_passes{0};  // passes run by the progress thread
+    std::atomic<uint64_t> progress_parks{0};   // times it stood aside for an active application thread
 };
 extern shim_counters g_shim_counters;
 

@@ -34,11 +34,12 @@ void append_sock(std::string& out, const char* who, sock* sk) {
     char line[256];
     const tcp_sock* tp = tcp_sk(sk);
     const bool full = sk->sk_state != TCP_TIME_WAIT;
-    std::snprintf(line, sizeof(line), "  %-6s %-12s %-22s %-22s %8d %8u %6u %5u\n", who, tcp_state_name(sk->sk_state),
-                  fmt_addr(inet->inet_rcv_saddr, inet->inet_num).c_str(),
+    std::snprintf(line, sizeof(line), "  %-6s %-12s %-22s %-22s %8d %8u %6u %5u %8d %8d %8u %8u\n", who,
+                  tcp_state_name(sk->sk_state), fmt_addr(inet->inet_rcv_saddr, inet->inet_num).c_str(),
                   fmt_addr(inet->inet_daddr, inet->inet_dport).c_str(), full ? tcp_inq(sk) : 0,
                   full ? uint32_t(tp->write_seq - tp->snd_una) : 0u, full ? tp->snd_cwnd : 0u,
-                  full ? tp->total_retrans : 0u);
+                  full ? tp->total_retrans : 0u, full ? sk->sk_rcvbuf : 0, full ? sk->sk_sndbuf : 0,
+                  full ? tp->rcv_wnd : 0u, full ? tp->snd_wnd : 0u);
     out += line;
 }
 
@@ -56,7 +57,7 @@ std::string stat_render() {
         return out;
     }
     stack_lock lk;
-    out += "sockets:\n  fd     state        local                  remote                 recv-q   send-q   cwnd retr\n";
+    out += "sockets:\n  fd     state        local                  remote                 recv-q   send-q   cwnd retr   rcvbuf   sndbuf  rcv_wnd  snd_wnd\n";
     std::vector<sock*> seen;
     fd_for_each([&](int fd, dfile* f) {
         if (f->kind == dfile_kind::dshim && f->sock && f->sock->sk) {
@@ -110,10 +111,14 @@ std::string stat_render() {
             out += line;
         }
     }
-    std::snprintf(line, sizeof(line), "shim:\n  accelerated %llu  handed-over %llu  passes %llu  sleeps %llu\n",
+    std::snprintf(line, sizeof(line),
+                  "shim:\n  accelerated %llu  handed-over %llu  passes %llu  sleeps %llu  progress-passes %llu  "
+                  "progress-parks %llu\n",
                   (unsigned long long)g_shim_counters.accelerated.load(),
                   (unsigned long long)g_shim_counters.handovers.load(),
-                  (unsigned long long)g_shim_counters.passes.load(), (unsigned long long)g_shim_counters.sleeps.load());
+                  (unsigned long long)g_shim_counters.passes.load(), (unsigned long long)g_shim_counters.sleeps.load(),
+                  (unsigned long long)g_shim_counters.progress_passes.load(),
+                  (unsigned long long)g_shim_counters.progress_parks.load());
     out += line;
     return out;
 }

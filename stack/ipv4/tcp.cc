@@ -470,6 +470,42 @@ static long tcp_sendmsg(sock* sk, const msghdr* msg, size_t size, int flags) {
 }
 
 // recvmsg (tcp_recvmsg_locked), non-blocking: copies what is there.
+// Receive buffer autotuning (Linux's tcp_rcv_space_adjust, "dynamic right
+// sizing"): once per round trip, if the user read more than in the last one,
+// let the buffer (and so the offered window) grow to twice that plus some
+// slack, up to tcp_rmem[2], unless SO_RCVBUF fixed it. Without it the
+// window stays at the initial ~64 KB and one fast flow is window-bound.
+static void tcp_rcv_space_adjust(sock* sk) {
+    tcp_sock* tp = tcp_sk(sk);
+    stack& net = *sk->sk_net;
+    const nsec_t now = net.now();
+    // The interval: a round trip as the sender's RTT estimate knows it, at
+    // least 100 us (a pure receiver has no samples of its own).
+    const nsec_t rtt = std::max<nsec_t>(nsec_t(tp->srtt_us >> 3) * NSEC_PER_USEC, 100 * NSEC_PER_USEC);
+    if (now - tp->rcvq_time < rtt) {
+        return;
+    }
+    const uint32_t copied = uint32_t(tp->copied_seq - tp->rcvq_seq);
+    if (copied > tp->rcvq_space) {
+        if (!sk->sock_flag(SOCK_RCVBUF_LOCK)) {
+            const uint64_t rcvwin = uint64_t(copied) * 2 + 16 * uint64_t(tp->advmss);
+            // Buffer memory per byte of window: truesize over payload of a
+            // full segment, then the window is half the space (adv_win_scale 1).
+            const uint64_t per_seg = uint64_t(tp->advmss) + 640;
+            const uint64_t want = rcvwin * 2 * per_seg / std::max<uint64_t>(tp->advmss, 1);
+            const int rcvbuf = int(std::min<uint64_t>(want, uint64_t(net.sysctl().rmem_max)));
+            if (rcvbuf > sk->sk_rcvbuf) {
+                sk->sk_rcvbuf = rcvbuf;
+                const uint32_t clamp_max = tp->rx_opt.rcv_wscale ? (TCP_MAX_WINDOW << TCP_MAX_WSCALE) : TCP_MAX_WINDOW;
+                tp->window_clamp = std::min<uint32_t>(uint32_t(rcvbuf) / 2, clamp_max);
+            }
+        }
+        tp->rcvq_space = copied;
+    }
+    tp->rcvq_seq = tp->copied_seq;
+    tp->rcvq_time = now;
+}
+
 static long tcp_recvmsg(sock* sk, msghdr* msg, size_t len, int flags, int* addr_len) {
     tcp_sock* tp = tcp_sk(sk);
     (void)addr_len;
@@ -517,6 +553,7 @@ static long tcp_recvmsg(sock* sk, msghdr* msg, size_t len, int flags, int* addr_
     if (copied > 0) {
         if (!peek) {
             tp->copied_seq = tp->copied_seq + uint32_t(copied);
+            tcp_rcv_space_adjust(sk);
             tcp_cleanup_rbuf(sk, int(copied));
         }
         return copied;

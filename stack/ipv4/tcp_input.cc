@@ -1044,6 +1044,9 @@ void tcp_init_transfer(sock* sk) {
     tp->icsk_ack.lrcvtime = net.now();
     tcp_init_congestion_control(sk);
     tcp_sndbuf_expand(sk);
+    tp->rcvq_space = std::min<uint32_t>(tp->rcv_wnd, 10 * uint32_t(tp->advmss));  // tcp_init_buffer_space
+    tp->rcvq_seq = tp->copied_seq;
+    tp->rcvq_time = net.now();
     if (sk->sock_flag(SOCK_KEEPOPEN)) {
         tcp_reset_keepalive_timer(sk, keepalive_time_when(tp));
     }

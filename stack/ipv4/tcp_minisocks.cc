@@ -56,6 +56,8 @@ void tcp_conn_request(sock* listener, const wire::ipv4_repr& iph, const wire::tc
     child->sk_sndbuf = listener->sk_sndbuf;
     child->sk_flags = listener->sk_flags & (SOCK_KEEPOPEN | SOCK_LINGER | SOCK_URGINLINE | SOCK_RCVBUF_LOCK |
                                             SOCK_SNDBUF_LOCK);
+    child->sk_reuse = listener->sk_reuse;          // sk_clone_lock copies the whole sock:
+    child->sk_reuseport = listener->sk_reuseport;  // a re-bind of the port sees the same flags
     child->sk_lingertime = listener->sk_lingertime;
     child->sk_rcvlowat = listener->sk_rcvlowat;
     child->sk_rcvtimeo = listener->sk_rcvtimeo;

@@ -71,6 +71,11 @@ struct tcp_sock : inet_connection_sock {
     // --- receive side (RFC 9293 RCV.*)
     seq32 rcv_nxt;              // next sequence expected
     seq32 copied_seq;           // head of unread data (read by the user up to here)
+    // Receive buffer autotuning (tcp_rcv_space_adjust): bytes the user read
+    // in the last measurement interval, from which sequence, since when.
+    uint32_t rcvq_space = 0;
+    seq32 rcvq_seq;
+    nsec_t rcvq_time = 0;
     seq32 rcv_wup;              // rcv_nxt at the last window update sent
     uint32_t rcv_wnd = 0;       // window advertised in the last segment (bytes)
     uint32_t rcv_ssthresh = 0;  // current window clamp (grows with the flow)
