@@ -1,14 +1,19 @@
 // conn_hold: many idle established connections, for scripts/bench's memory
-// row. The server listens, accepts N connections and reports its resident
-// memory before the first and after the last (from /proc/self/statm), then
-// closes everything; the client opens N connections (at most 256 connects
-// in flight, non-blocking) and holds them until the server closes them.
+// row. The client first opens WARM connections and closes each at once (the
+// one-time costs: allocator arenas, the first touch of the packet buffer
+// pool's pages as buffers cycle); the server accepts and closes them, notes
+// its resident memory (/proc/self/statm) and malloc'd bytes, creates
+// SYNC_FILE, and the client then opens N connections (at most 256 connects
+// in flight) and holds them; the server accepts them all, reports the growth
+// and closes everything.
 //
-// usage: conn_hold server ADDR PORT N      prints "rss_kb before=B after=A conns=N"
-//        conn_hold client ADDR PORT N      prints "connected N"
+// usage: conn_hold server ADDR PORT N WARM SYNC_FILE
+//            prints "rss_kb before=B after=A conns=N heap_bytes=H"
+//        conn_hold client ADDR PORT N WARM SYNC_FILE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +35,7 @@ static long rss_kb(void) {
 
 static int set_nonblock(int fd) { return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-static int server(struct sockaddr_in* a, int n) {
+static int server(struct sockaddr_in* a, int n, int warm, const char* sync) {
     int l = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -38,16 +43,27 @@ static int server(struct sockaddr_in* a, int n) {
         perror("conn_hold: bind/listen");
         return 1;
     }
+    // Warm-up: connections accepted and closed at once pay the one-time
+    // costs (allocator arenas, the first touch of the packet buffer pool's
+    // pages as buffers cycle) before the measurement.
+    for (int i = 0; i < warm; ++i) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0) {
+            perror("conn_hold: accept");
+            return 1;
+        }
+        close(c);
+    }
     int* fds = calloc((size_t)n, sizeof(int));
-    // Warm-up: the first connection allocates the stack's lazily built parts.
-    int c0 = accept(l, NULL, NULL);
-    if (c0 < 0) {
-        perror("conn_hold: accept");
+    const long before = rss_kb();
+    const struct mallinfo2 m0 = mallinfo2();
+    FILE* go = fopen(sync, "w");  // the client starts the measured connections now
+    if (go == NULL) {
+        perror("conn_hold: sync file");
         return 1;
     }
-    fds[0] = c0;
-    const long before = rss_kb();
-    for (int i = 1; i < n; ++i) {
+    fclose(go);
+    for (int i = 0; i < n; ++i) {
         fds[i] = accept(l, NULL, NULL);
         if (fds[i] < 0) {
             perror("conn_hold: accept");
@@ -55,7 +71,9 @@ static int server(struct sockaddr_in* a, int n) {
         }
     }
     const long after = rss_kb();
-    printf("rss_kb before=%ld after=%ld conns=%d\n", before, after, n - 1);
+    const struct mallinfo2 m1 = mallinfo2();
+    printf("rss_kb before=%ld after=%ld conns=%d heap_bytes=%ld\n", before, after, n,
+           (long)(m1.uordblks - m0.uordblks));
     fflush(stdout);
     for (int i = 0; i < n; ++i) {
         close(fds[i]);
@@ -64,7 +82,9 @@ static int server(struct sockaddr_in* a, int n) {
     return 0;
 }
 
-static int client(struct sockaddr_in* a, int n) {
+// Opens n connections, at most 256 connects in flight; hold: keep them
+// until the server closes them, else close each once it is established.
+static int connect_all(struct sockaddr_in* a, int n, int hold) {
     struct pollfd* p = calloc((size_t)n, sizeof(struct pollfd));
     int done = 0, started = 0, inflight = 0;
     while (done < n) {
@@ -100,8 +120,17 @@ static int client(struct sockaddr_in* a, int n) {
                 p[i].events = POLLIN;  // now wait for the server's close
                 ++done;
                 --inflight;
+                if (!hold) {
+                    close(p[i].fd);
+                    p[i].fd = -1;
+                    p[i].events = 0;
+                }
             }
         }
+    }
+    if (!hold) {
+        free(p);
+        return 0;
     }
     printf("connected %d\n", n);
     fflush(stdout);
@@ -123,8 +152,8 @@ static int client(struct sockaddr_in* a, int n) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: conn_hold server|client ADDR PORT N\n");
+    if (argc != 7) {
+        fprintf(stderr, "usage: conn_hold server|client ADDR PORT N WARM SYNC_FILE\n");
         return 2;
     }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[3]))};
@@ -133,5 +162,19 @@ int main(int argc, char** argv) {
         return 2;
     }
     const int n = atoi(argv[4]);
-    return strcmp(argv[1], "server") == 0 ? server(&a, n) : client(&a, n);
+    const int warm = atoi(argv[5]);
+    if (strcmp(argv[1], "server") == 0) {
+        return server(&a, n, warm, argv[6]);
+    }
+    if (connect_all(&a, warm, 0) != 0) {
+        return 1;
+    }
+    for (int i = 0; access(argv[6], F_OK) != 0; ++i) {
+        if (i > 60000) {
+            fprintf(stderr, "conn_hold: the server never signalled\n");
+            return 1;
+        }
+        usleep(1000);
+    }
+    return connect_all(&a, n, 1);
 }
