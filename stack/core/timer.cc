@@ -18,67 +18,106 @@ void timer_wheel::mod_timer(timer_list* t, nsec_t expires) {
     if (tick <= _last_tick) {
         tick = _last_tick + 1;  // already due: the next run() picks it up
     }
-    _slot[tick % slots].add_tail(&t->node);
     ++_count;
+    if (tick - _last_tick >= slots) {
+        _far.add_tail(&t->node);
+        if (tick < _far_min) {
+            _far_min = tick;
+        }
+        return;
+    }
+    _slot[tick % slots].add_tail(&t->node);
+}
+
+// Moves every overflow timer now inside the horizon into its slot, and finds
+// the earliest of those that stay. Called when the horizon is half-way to
+// the earliest overflow timer, so each timer moves once, in batches.
+void timer_wheel::cascade(uint64_t now_tick) {
+    uint64_t far_min = ~uint64_t(0);
+    list_head* n = _far.next;
+    while (n != &_far) {
+        list_head* next = n->next;
+        timer_list* t = container_of(n, &timer_list::node);
+        uint64_t tick = tick_of(t->expires);
+        if (tick <= now_tick) {
+            tick = now_tick + 1;
+        }
+        if (tick - now_tick < slots) {
+            n->del();
+            _slot[tick % slots].add_tail(n);
+        } else if (tick < far_min) {
+            far_min = tick;
+        }
+        n = next;
+    }
+    _far_min = far_min;
 }
 
 unsigned timer_wheel::run(nsec_t now) {
     const uint64_t now_tick = now / tick_ns;
-    if (now_tick <= _last_tick || _count == 0) {
-        if (now_tick > _last_tick) { _last_tick = now_tick; }
+    if (now_tick <= _last_tick) {
         return 0;
     }
     unsigned fired = 0;
-    uint64_t first = _last_tick + 1;
-    if (now_tick - _last_tick > slots) {
-        first = now_tick - slots + 1;  // every slot once
-    }
-    for (uint64_t tick = first; tick <= now_tick; ++tick) {
-        list_head& slot = _slot[tick % slots];
-        if (slot.empty()) { continue; }
-        // Detach the slot so re-arming inside a handler cannot loop forever.
-        list_head tmp;
-        tmp.next = slot.next;
-        tmp.prev = slot.prev;
-        tmp.next->prev = &tmp;
-        tmp.prev->next = &tmp;
-        slot.next = slot.prev = &slot;
-        while (!tmp.empty()) {
-            list_head* n = tmp.next;
-            n->del();
-            timer_list* t = container_of(n, &timer_list::node);
-            if (t->expires <= now) {
+    while (_last_tick < now_tick) {
+        if (_count == 0) {
+            _last_tick = now_tick;
+            break;
+        }
+        // Overflow timers enter the wheel before the horizon reaches them:
+        // when they are half a horizon away. Time is then walked half a
+        // horizon at a time, so a long jump (a virtual clock, a stalled
+        // process) cascades on the way and fires everything in order.
+        if (_far_min != ~uint64_t(0) && _far_min <= _last_tick + slots / 2) {
+            cascade(_last_tick);
+        }
+        const uint64_t end = now_tick < _last_tick + slots / 2 ? now_tick : _last_tick + slots / 2;
+        for (uint64_t tick = _last_tick + 1; tick <= end; ++tick) {
+            // From here a timer armed already due goes to the next slot.
+            _last_tick = tick;
+            list_head& slot = _slot[tick % slots];
+            if (slot.empty()) {
+                continue;
+            }
+            // Detach the slot so re-arming inside a handler cannot loop forever.
+            list_head tmp;
+            tmp.next = slot.next;
+            tmp.prev = slot.prev;
+            tmp.next->prev = &tmp;
+            tmp.prev->next = &tmp;
+            slot.next = slot.prev = &slot;
+            while (!tmp.empty()) {
+                list_head* n = tmp.next;
+                n->del();
+                timer_list* t = container_of(n, &timer_list::node);
                 --_count;
                 t->expires = TIME_NEVER;
                 ++fired;
                 t->fn(t->arg);
-            } else {
-                slot.add_tail(n);  // a later round of the wheel
             }
         }
+        _last_tick = end;
     }
-    _last_tick = now_tick;
     return fired;
 }
 
 nsec_t timer_wheel::next_expiry() const {
     if (_count == 0) { return TIME_NEVER; }
-    // The tick at which run() will fire the earliest timer: its expiry
-    // rounded up to a tick, and never before the slot it sits in (a timer
-    // armed already due waits in the next slot). Reporting the raw expiry
-    // instead would let a caller that sleeps until it wake to find nothing
-    // due, and spin.
-    uint64_t best = ~uint64_t(0);
+    // The tick at which run() will fire the earliest timer: the first
+    // non-empty slot (the wheel holds no timer of a later round), and a
+    // timer armed already due waits in the next slot. Reporting the raw
+    // expiry instead would let a caller that sleeps until it wake to find
+    // nothing due, and spin. The overflow list bounds it from above.
+    uint64_t best = _far_min;
     for (uint64_t i = 1; i <= slots; ++i) {
         const uint64_t tick = _last_tick + i;
-        const list_head& slot = _slot[tick % slots];
-        for (const list_head* n = slot.next; n != &slot; n = n->next) {
-            const timer_list* t = container_of(const_cast<list_head*>(n), &timer_list::node);
-            const uint64_t fire = tick_of(t->expires) > tick ? tick_of(t->expires) : tick;
-            if (fire < best) { best = fire; }
+        if (tick >= best) {
+            break;
         }
-        // Everything later in the wheel fires later.
-        if (best <= tick) { break; }
+        if (!_slot[tick % slots].empty()) {
+            best = tick;
+            break;
+        }
     }
     return best == ~uint64_t(0) ? TIME_NEVER : nsec_t(best) * tick_ns;
 }

@@ -1,7 +1,11 @@
-// Timers (the kernel's timer_list + a single-level timing wheel). One wheel
-// per stack, driven by the stack's clock in its poll pass; owned by the stack
-// lock. Arming and cancelling are O(1) and never allocate; a timer far in the
-// future stays in its slot and is skipped until its time comes round.
+// Timers (the kernel's timer_list + a timing wheel). One wheel per stack,
+// driven by the stack's clock in its poll pass; owned by the stack lock.
+// Arming and cancelling are O(1) and never allocate. Timers due within the
+// wheel's horizon (slots ticks) sit in their slot; later ones (TIME_WAIT's
+// 60 s, keepalive) wait in an overflow list that is cascaded into the wheel
+// every half horizon, so the wheel never holds a timer of a later round and
+// next_expiry() is the first non-empty slot, not a scan of every timer (the
+// kernel's cascading levels, reduced to two).
 #pragma once
 #include <cstdint>
 #include "core/clock.hh"
@@ -38,7 +42,11 @@ public:
     unsigned count() const { return _count; }
 
 private:
+    void cascade(uint64_t now_tick);
+
     list_head _slot[slots];
+    list_head _far;                          // timers beyond the horizon, unsorted
+    uint64_t _far_min = ~uint64_t(0);        // no far timer fires before this tick (may be early)
     uint64_t _last_tick;  // every tick <= this has been run
     unsigned _count = 0;
 };

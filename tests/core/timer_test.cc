@@ -1,0 +1,116 @@
+// The timing wheel (stack/core/timer.*): timers fire at their tick, in
+// order, once; far timers (beyond the 4096-tick horizon) wait in the
+// overflow list and still fire exactly on time across long clock jumps;
+// next_expiry() reports the earliest tick without scanning every timer.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "core/timer.hh"
+
+using namespace dshim;
+
+namespace {
+
+struct rec {
+    timer_list t;
+    std::vector<std::pair<int, nsec_t>>* log = nullptr;
+    nsec_t* now = nullptr;
+    int id = 0;
+};
+
+void fire(void* arg) {
+    auto* r = static_cast<rec*>(arg);
+    r->log->push_back({r->id, *r->now});
+}
+
+}  // namespace
+
+TEST_CASE("timer wheel: near and far timers fire at their ms, in order, across jumps") {
+    nsec_t now = NSEC_PER_SEC;
+    timer_wheel w(now);
+    std::vector<std::pair<int, nsec_t>> log;
+    std::vector<rec> recs(6);
+    const nsec_t at[6] = {5 * NSEC_PER_MSEC, 3 * NSEC_PER_SEC, 60 * NSEC_PER_SEC, 60 * NSEC_PER_SEC + 1,
+                          7200 * NSEC_PER_SEC, 10 * NSEC_PER_SEC};
+    for (int i = 0; i < 6; ++i) {
+        recs[size_t(i)].log = &log;
+        recs[size_t(i)].now = &now;
+        recs[size_t(i)].id = i;
+        recs[size_t(i)].t.fn = fire;
+        recs[size_t(i)].t.arg = &recs[size_t(i)];
+        w.mod_timer(&recs[size_t(i)].t, now + at[i]);
+    }
+    CHECK(w.count() == 6);
+    CHECK(w.next_expiry() == now + 5 * NSEC_PER_MSEC);
+    // Walk the clock as a poll loop would: straight to each next expiry.
+    int steps = 0;
+    while (w.count() > 0 && steps < 100) {
+        now = w.next_expiry();
+        w.run(now);
+        ++steps;
+    }
+    REQUIRE(log.size() == 6);
+    const nsec_t t0 = NSEC_PER_SEC;
+    CHECK(log[0] == std::make_pair(0, t0 + 5 * NSEC_PER_MSEC));
+    CHECK(log[1] == std::make_pair(1, t0 + 3 * NSEC_PER_SEC));
+    CHECK(log[2] == std::make_pair(5, t0 + 10 * NSEC_PER_SEC));
+    CHECK(log[3] == std::make_pair(2, t0 + 60 * NSEC_PER_SEC));
+    // 1 ns past a whole ms rounds up to the next tick.
+    CHECK(log[4] == std::make_pair(3, t0 + 60 * NSEC_PER_SEC + NSEC_PER_MSEC));
+    CHECK(log[5] == std::make_pair(4, t0 + 7200 * NSEC_PER_SEC));
+    CHECK(w.next_expiry() == TIME_NEVER);
+}
+
+TEST_CASE("timer wheel: one long jump fires every due timer once, a cancelled far timer never") {
+    nsec_t now = NSEC_PER_SEC;
+    timer_wheel w(now);
+    std::vector<std::pair<int, nsec_t>> log;
+    std::vector<rec> recs(300);
+    for (int i = 0; i < 300; ++i) {
+        recs[size_t(i)].log = &log;
+        recs[size_t(i)].now = &now;
+        recs[size_t(i)].id = i;
+        recs[size_t(i)].t.fn = fire;
+        recs[size_t(i)].t.arg = &recs[size_t(i)];
+        w.mod_timer(&recs[size_t(i)].t, now + nsec_t(i + 1) * 100 * NSEC_PER_MSEC);  // 0.1 s .. 30 s
+    }
+    w.del_timer(&recs[250].t);
+    now += 20 * NSEC_PER_SEC;
+    w.run(now);
+    CHECK(log.size() == 200);  // 0.1 s .. 20 s
+    now += 20 * NSEC_PER_SEC;
+    w.run(now);
+    CHECK(log.size() == 299);
+    for (size_t i = 1; i < log.size(); ++i) {
+        CHECK(log[i].first > log[i - 1].first);  // in expiry order
+    }
+    CHECK(w.count() == 0);
+}
+
+TEST_CASE("timer wheel: next_expiry with 40000 far timers is the earliest, and cheap to ask") {
+    nsec_t now = NSEC_PER_SEC;
+    timer_wheel w(now);
+    std::vector<std::pair<int, nsec_t>> log;
+    std::vector<rec> recs(40000);
+    for (int i = 0; i < 40000; ++i) {
+        recs[size_t(i)].log = &log;
+        recs[size_t(i)].now = &now;
+        recs[size_t(i)].id = i;
+        recs[size_t(i)].t.fn = fire;
+        recs[size_t(i)].t.arg = &recs[size_t(i)];
+        // TIME_WAIT-like: 60 s after connections closed over 40 s.
+        w.mod_timer(&recs[size_t(i)].t, now + 60 * NSEC_PER_SEC + nsec_t(i) * NSEC_PER_MSEC);
+    }
+    CHECK(w.next_expiry() == now + 60 * NSEC_PER_SEC);
+    // Ticking 1 ms at a time for a while fires nothing and keeps the answer.
+    for (int i = 0; i < 100; ++i) {
+        now += NSEC_PER_MSEC;
+        CHECK(w.run(now) == 0);
+    }
+    CHECK(w.next_expiry() == NSEC_PER_SEC + 60 * NSEC_PER_SEC);
+    now = NSEC_PER_SEC + 100 * NSEC_PER_SEC;
+    CHECK(w.run(now) == 40000);
+    CHECK(log.front().first == 0);
+    CHECK(log.back().first == 39999);
+}
