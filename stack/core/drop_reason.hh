@@ -18,7 +18,13 @@ namespace dshim {
     X(ip_bad_checksum, "IPv4 header checksum bad")                                   \
     X(ip_not_for_us, "IPv4 destination not our address")                             \
     X(ip_bad_source, "IPv4 source martian (multicast/broadcast/zero/ours)")          \
-    X(ip_fragment, "IPv4 fragment (reassembly not supported yet)")                   \
+    X(ip_frag_expired, "IPv4 reassembly timed out (fragment freed)")                 \
+    X(ip_frag_overlap, "IPv4 fragment overlapping another: queue dropped")           \
+    X(ip_frag_dup, "IPv4 fragment duplicating data already held")                   \
+    X(ip_frag_too_big, "IPv4 reassembled datagram too big")                          \
+    X(ip_frag_memory, "IPv4 reassembly memory limit")                                \
+    X(ip_frag_queues, "IPv4 reassembly queue table full")                            \
+    X(ip_frag_bad, "IPv4 fragment length inconsistent")                              \
     X(ip_unknown_proto, "IPv4 protocol not served")                                  \
     X(icmp_malformed, "ICMP truncated or bad checksum")                              \
     X(icmp_unhandled, "ICMP type not handled")                                       \

@@ -3,6 +3,7 @@
 #include "core/stack.hh"
 
 #include "ipv4/arp.hh"
+#include "ipv4/ip_fragment.hh"
 #include "ipv4/ip.hh"
 #include "ipv4/tcp.hh"
 #include "wire/ether.hh"
@@ -32,10 +33,12 @@ stack::stack(netdev& dev, pbuf_pool& pool, clock_source& clock, const stack_conf
         k = uint32_t(random());
     }
     ephemeral_offset = uint32_t(random());
+    ipfrag = ipfrag_create(*this);
 }
 
 stack::~stack() {
     tcp_stack_destroy(*this);
+    ipfrag_destroy(ipfrag);
     for (unsigned i = 0; i < _txn; ++i) {
         _pool.free(_txq[i]);
     }
@@ -129,7 +132,7 @@ unsigned stack::poll() {
     }
     run_timers();
     flush();
-    return n + (_tx_backlog.empty() ? 0u : 1u);  // a backlog is work still to do
+    return n;
 }
 
 }  // namespace dshim

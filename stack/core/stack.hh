@@ -20,6 +20,7 @@ namespace dshim {
 struct sock;
 struct inet_sock;
 struct neigh_table;
+struct ipfrag_table;
 
 // On-wire behaviour profile (testing.md): `linux` mirrors Linux's choices
 // (IW10, 200 ms RTO floor, quick-ACK, 40 ms delayed ACK), `rfc` the strict
@@ -93,6 +94,13 @@ struct stack_sysctl {
     nsec_t arp_retrans = 1 * NSEC_PER_SEC;
     uint8_t arp_probes = 3;
     uint32_t arp_queue_len = 64;
+    // IPv4 reassembly (net.ipv4.ipfrag_*): truesize all queues may hold
+    // (Linux: 4 MiB), per queue, how many queues (<= 256), and how long one
+    // may wait for its missing fragments.
+    uint32_t ipfrag_high_thresh = 256 * 1024;
+    uint32_t ipfrag_max_qbytes = 128 * 1024;
+    uint32_t ipfrag_max_queues = 64;
+    nsec_t ipfrag_time = 30 * NSEC_PER_SEC;
     // Share of the buffer pool one socket's receive queue may hold, in 1/16ths
     // (memory pressure: the advertised window is capped by it).
     uint32_t rx_pool_share16 = 4;
@@ -140,6 +148,8 @@ public:
     neigh_table& neigh() { return *_neigh; }
     // Queues one frame (Ethernet header in place) for transmission.
     void dev_queue_xmit(pbuf_ptr frame);
+    // Frames the device refused wait for the next flush (see _tx_backlog).
+    bool tx_backlogged() const { return !_tx_backlog.empty(); }
     // Buffers in use by receive queues is high: collapse, cap windows.
     bool under_memory_pressure() const { return _pool.available() < _sysctl.rx_reserve; }
 
@@ -159,6 +169,7 @@ public:
     uint32_t challenge_quota = 0;
     // Socks whose user closed them: freed when they reach CLOSE.
     list_head all_socks;             // every live sock, for `dshim stat`
+    ipfrag_table* ipfrag = nullptr;  // IPv4 reassembly queues (ip_fragment.cc)
 
 private:
     netdev& _dev;

@@ -7,6 +7,7 @@
 
 #include "core/stack.hh"
 #include "ipv4/arp.hh"
+#include "ipv4/ip_fragment.hh"
 #include "ipv4/tcp.hh"
 #include "wire/ether.hh"
 
@@ -64,12 +65,15 @@ void ip_rcv(stack& net, pbuf_ptr skb) {
         net.drop(drop_reason::ip_bad_source);
         return;
     }
-    if (iph.is_fragment()) {
-        net.drop(drop_reason::ip_fragment);  // TODO(#5): reassembly
-        return;
-    }
     // Ethernet padding: keep exactly the IP datagram.
     skb->trim(iph.total_len);
+    if (iph.is_fragment()) {
+        // Held until whole; then delivered like any datagram (ip_fragment.cc).
+        skb = ip_defrag(net, std::move(skb), iph);
+        if (!skb) {
+            return;
+        }
+    }
     skb->adj(iph.header_len);
     ++net.counters().ip_in_delivers;
     switch (iph.proto) {

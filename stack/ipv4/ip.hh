@@ -1,6 +1,6 @@
 // IPv4 input/output and routing (net/ipv4/ip_input.c, ip_output.c, route.c;
 // RFC 791, RFC 1122 §3.2.1): header checks, delivery to TCP/ICMP, on-link
-// prefix + default gateway, fragments counted and dropped for now.
+// prefix + default gateway, fragments handed to ip_fragment.cc.
 #pragma once
 #include <cstdint>
 #include "buf/pbuf.hh"

@@ -524,8 +524,15 @@ void tcp_event_data_recv(sock* sk, uint32_t len) {
 }
 
 // Recomputes the SACK blocks we report from the out-of-order queue: the
-// block holding the latest segment first (RFC 2018 §4).
+// block holding the latest segment first, then those reported before, most
+// recent first (RFC 2018 §4 SHOULD; Linux's tcp_sack_new_ofo_skb order, so
+// the oldest block is the one that falls off when more than fit).
 void tcp_update_sack_blocks(tcp_sock* tp, seq32 latest) {
+    wire::sack_block prev[4];
+    const unsigned nprev = std::min<unsigned>(tp->num_sacks, 4);
+    for (unsigned i = 0; i < nprev; ++i) {
+        prev[i] = tp->selective_acks[i];
+    }
     tp->num_sacks = 0;
     if (!tp->rx_opt.sack_ok) {
         return;
@@ -546,11 +553,23 @@ void tcp_update_sack_blocks(tcp_sock* tp, seq32 latest) {
             first = i;
         }
     }
-    if (n > 0) {
-        tp->selective_acks[tp->num_sacks++] = blocks[first];
+    if (n == 0) {
+        return;
+    }
+    bool used[32] = {};
+    used[first] = true;
+    tp->selective_acks[tp->num_sacks++] = blocks[first];
+    for (unsigned j = 0; j < nprev && tp->num_sacks < 4; ++j) {
+        for (unsigned i = 0; i < n; ++i) {
+            if (!used[i] && !before(prev[j].start, blocks[i].start) && !after(prev[j].end, blocks[i].end)) {
+                used[i] = true;
+                tp->selective_acks[tp->num_sacks++] = blocks[i];
+                break;
+            }
+        }
     }
     for (unsigned i = 0; i < n && tp->num_sacks < 4; ++i) {
-        if (i != first) {
+        if (!used[i]) {
             tp->selective_acks[tp->num_sacks++] = blocks[i];
         }
     }
@@ -862,7 +881,10 @@ bool tcp_paws_discard(const tcp_sock* tp, const wire::tcp_repr& th) {
     if (!tp->rx_opt.saw_tstamp || tp->rx_opt.ts_recent_stamp == 0 || (th.flags & TCPF_RST)) {
         return false;
     }
-    if (int32_t(tp->rx_opt.ts_recent - tp->rx_opt.rcv_tsval) <= 0) {
+    // Linux tolerates one tick of disorder here (TCP_PAWS_WINDOW in
+    // tcp_paws_discard); the rfc profile keeps RFC 7323 §5.3 R1 strict.
+    const int32_t paws_win = tp->sk_net->config().profile == tcp_profile::linux ? 1 : 0;
+    if (int32_t(tp->rx_opt.ts_recent - tp->rx_opt.rcv_tsval) <= paws_win) {
         return false;
     }
     const nsec_t age = tp->sk_net->now() - tp->rx_opt.ts_recent_stamp;

@@ -9,6 +9,7 @@
 #include "core/stack.hh"
 #include "ipv4/ip.hh"
 #include "ipv4/tcp.hh"
+#include "ipv4/syncookies.hh"
 #include "ipv4/tcp_timewait_sock.hh"
 #include "wire/checksum.hh"
 
@@ -62,6 +63,13 @@ seq32 secure_tcp_seq(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sport,
 uint32_t secure_tcp_ts_off(stack& net, uint32_t saddr, uint32_t daddr) {
     const uint32_t key[4] = {net.isn_secret(3), net.isn_secret(2), net.isn_secret(1), net.isn_secret(0)};
     return uint32_t(keyed_hash(key, (uint64_t(saddr) << 32) | daddr, 0x7473));
+}
+
+// SYN cookies (syncookies.cc): the same per-process secret, another key order.
+uint32_t secure_tcp_cookie_hash(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+                                uint32_t count, unsigned c) {
+    const uint32_t key[4] = {net.isn_secret(2 + c), net.isn_secret(c), net.isn_secret(3 + c), net.isn_secret(1 + c)};
+    return uint32_t(keyed_hash(key, (uint64_t(saddr) << 32) | daddr, (uint64_t(count) << 32) | (uint64_t(sport) << 16) | dport));
 }
 
 // ---------------------------------------------------------------- hashing
@@ -469,6 +477,9 @@ void tcp_v4_rcv(stack& net, pbuf_ptr skb, const wire::ipv4_repr& iph) {
             return;
         }
         if (th.flags & wire::TCPF_ACK) {
+            if (!(th.flags & wire::TCPF_SYN) && cookie_v4_check(sk, skb, iph, th)) {
+                return;  // a valid SYN cookie: the child took it (syncookies.cc)
+            }
             net.drop(drop_reason::tcp_no_socket);
             tcp_v4_send_reset(net, iph.src, iph.dst, th, payload_len);
             return;

@@ -4,12 +4,14 @@
 // completes. TIME_WAIT lives in a minisocket so the full socket can go.
 // Kernel counterparts: net/ipv4/tcp_minisocks.c, inet_connection_sock.c
 // (accept queue), tcp_input.c (tcp_conn_request), inet_timewait_sock.c.
+// SYN cookies: syncookies.cc.
 // RFC 9293 §3.10.7.2 (LISTEN), §3.6.1 (TIME_WAIT), RFC 6191 (SYN in TIME_WAIT).
 #include <algorithm>
 #include <cerrno>
 
 #include "core/stack.hh"
 #include "ipv4/ip.hh"
+#include "ipv4/syncookies.hh"
 #include "ipv4/tcp.hh"
 #include "ipv4/tcp_timewait_sock.hh"
 
@@ -21,27 +23,56 @@ using wire::before;
 void tcp_conn_request(sock* listener, const wire::ipv4_repr& iph, const wire::tcp_repr& th) {
     stack& net = *listener->sk_net;
     inet_connection_sock* lsk = inet_csk(listener);
-    // A full accept queue refuses new SYNs (Linux: ListenOverflows); a full
-    // SYN queue too (SYN cookies: TODO(#5)). Full means more than the
-    // backlog, as Linux's sk_acceptq_is_full: listen(0) still takes one.
+    const uint8_t syncookies = net.sysctl().syncookies;
+    const uint32_t syn_limit = std::max<uint32_t>(
+        std::min<uint32_t>(net.sysctl().max_syn_backlog, std::max<uint32_t>(listener->sk_max_ack_backlog, 8)), 8);
+    // SYN cookies (tcp_conn_request's want_cookie): always with 2, when the
+    // SYN queue is full with 1. As in Linux, a full accept queue still drops
+    // the SYN below, cookies or not: a cookie child could not be queued.
+    const bool want_cookie =
+        syncookies == 2 || (syncookies == 1 && lsk->icsk_syn_queue_len >= syn_limit);
+    // A full accept queue refuses new SYNs (Linux: ListenOverflows).
+    // Full means more than the backlog, as Linux's sk_acceptq_is_full:
+    // listen(0) still takes one.
     if (listener->sk_ack_backlog > listener->sk_max_ack_backlog) {
         ++net.counters().tcp_listen_overflows;
         ++net.counters().tcp_listen_drops;
         net.drop(drop_reason::tcp_listen_overflow);
         return;
     }
-    const uint32_t syn_limit = std::max<uint32_t>(
-        std::min<uint32_t>(net.sysctl().max_syn_backlog, std::max<uint32_t>(listener->sk_max_ack_backlog, 8)), 8);
+    if (want_cookie) {
+        tcp_syn_cookie_send(listener, iph, th);  // no state (syncookies.cc)
+        return;
+    }
     if (lsk->icsk_syn_queue_len >= syn_limit) {
         ++net.counters().tcp_listen_drops;
         net.drop(drop_reason::tcp_listen_overflow);
         return;
     }
-    sock* child = listener->sk_prot->alloc(&net);
+    sock* child = tcp_create_openreq_child(listener, iph, th, nullptr);
     if (!child) {
         ++net.counters().tcp_listen_drops;
         net.drop(drop_reason::tcp_listen_overflow);
         return;
+    }
+    tcp_sock* tp = tcp_sk(child);
+    ++net.counters().tcp_passive_opens;
+    if (tcp_send_synack(child) < 0) {
+        inet_csk_reqsk_queue_drop(child);
+        return;
+    }
+    inet_csk_reset_xmit_timer(child, ICSK_TIME_RETRANS, tp->icsk_rto);
+}
+
+// The child of a SYN (or, with co, of a valid cookie ACK): SYN_RECV, hashed,
+// at the front of the listener's queue (tcp_create_openreq_child).
+sock* tcp_create_openreq_child(sock* listener, const wire::ipv4_repr& iph, const wire::tcp_repr& th,
+                               const syncookie_opts* co) {
+    stack& net = *listener->sk_net;
+    inet_connection_sock* lsk = inet_csk(listener);
+    sock* child = listener->sk_prot->alloc(&net);
+    if (!child) {
+        return nullptr;
     }
     tcp_sock* tp = tcp_sk(child);
     tcp_sock* ltp = tcp_sk(listener);
@@ -106,6 +137,18 @@ void tcp_conn_request(sock* listener, const wire::ipv4_repr& iph, const wire::tc
             rx.ts_recent = th.opt.ts_val;
             rx.ts_recent_stamp = net.now();
         }
+        if (co) {
+            // The SYN is gone: what the cookie remembered (cookie_v4_check).
+            rx.mss_clamp = co->mss;
+            if (rx.user_mss != 0 && rx.mss_clamp > rx.user_mss) {
+                rx.mss_clamp = rx.user_mss;
+            }
+            rx.tstamp_ok = co->tstamp_ok && th.opt.has_ts;
+            rx.wscale_ok = co->wscale_ok;
+            rx.snd_wscale = co->snd_wscale;
+            rx.rcv_wscale = co->wscale_ok ? sys.rcv_wscale : 0;
+            rx.sack_ok = co->sack_ok;
+        }
     }
     tcp_mtup_init(child);
     tcp_sync_mss(child, tp->icsk_pmtu_cookie);
@@ -120,14 +163,14 @@ void tcp_conn_request(sock* listener, const wire::ipv4_repr& iph, const wire::tc
     tp->rcv_wnd = std::max<uint32_t>((tp->rcv_wnd / wmss) * wmss, wmss);
     tp->rcv_ssthresh = tp->rcv_wnd;
     tp->icsk_ack.rcv_mss = uint16_t(std::min<uint32_t>(tp->advmss, TCP_MSS_DEFAULT));
-    tp->irs = th.seq;
-    tp->rcv_nxt = th.seq + 1;
+    tp->irs = co ? th.seq - 1 : th.seq;  // a cookie ACK is one past the peer's ISN
+    tp->rcv_nxt = tp->irs + 1;
     tp->rcv_wup = tp->rcv_nxt;
     tp->copied_seq = tp->rcv_nxt;
     tp->snd_wnd = th.window;  // unscaled in a SYN
     tp->max_window = tp->snd_wnd;
     tp->snd_wl1 = th.seq;
-    tp->iss = secure_tcp_seq(net, iph.dst, iph.src, th.dport, th.sport);
+    tp->iss = co ? co->iss : secure_tcp_seq(net, iph.dst, iph.src, th.dport, th.sport);
     tp->tsoffset = secure_tcp_ts_off(net, iph.dst, iph.src);
     tp->snd_una = tp->iss;
     tp->snd_nxt = tp->iss;
@@ -142,12 +185,7 @@ void tcp_conn_request(sock* listener, const wire::ipv4_repr& iph, const wire::tc
     tp->icsk_parent = lsk;
     lsk->icsk_accept_queue.add_front(&tp->icsk_accept_node);  // front part: SYN_RECV ones
     ++lsk->icsk_syn_queue_len;
-    ++net.counters().tcp_passive_opens;
-    if (tcp_send_synack(child) < 0) {
-        inet_csk_reqsk_queue_drop(child);
-        return;
-    }
-    inet_csk_reset_xmit_timer(child, ICSK_TIME_RETRANS, tp->icsk_rto);
+    return child;
 }
 
 // The handshake completed: move the child to the tail of the accept queue.

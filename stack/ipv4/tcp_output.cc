@@ -115,6 +115,10 @@ void tcp_mtup_init(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
     const uint32_t mtu = sk->sk_net->dev().mtu();
     tp->advmss = uint16_t(std::min<uint32_t>(mtu - 40, 65535 - 40));
+    // TCP_MAXSEG also bounds the MSS we offer in SYN/SYN-ACK (Linux tcp_mss_clamp).
+    if (tp->rx_opt.user_mss != 0 && tp->advmss > tp->rx_opt.user_mss) {
+        tp->advmss = tp->rx_opt.user_mss;
+    }
     tp->icsk_pmtu_cookie = mtu;
 }
 

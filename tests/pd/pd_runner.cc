@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tcp/tcp_fixture.hh"
+#include "wire/bytes.hh"
 
 namespace dshim::pd {
 
@@ -255,6 +256,7 @@ private:
     }
     bool outbound(const pd_event& ev, int64_t t);
     bool inbound(const pd_event& ev);
+    bool inbound_icmp(const pd_event& ev);
     // ---- calls
     bool call(const pd_event& ev, int64_t t);
     // Returns false when the call would block (blocking socket); else sets r.
@@ -398,8 +400,40 @@ bool runner::outbound(const pd_event& ev, int64_t t) {
     return true;
 }
 
+// An ICMP error from the peer quoting our segment: IPv4 header (DF, as our
+// TCP sends) + the first 8 bytes of TCP (ports, sequence number).
+bool runner::inbound_icmp(const pd_event& ev) {
+    const pd_packet& p = ev.pkt;
+    std::vector<std::byte> quote;
+    if (p.has_echoed) {
+        quote.resize(28);
+        wire::ipv4_repr ih;
+        ih.total_len = 1500;  // what it was is not known here; tcp_v4_err does not look
+        ih.frag = wire::ip_df;
+        ih.proto = wire::ipproto_tcp;
+        ih.src = LOCAL_IP;
+        ih.dst = PEER_IP;
+        ih.emit({quote.data(), 20});
+        wire::store16(quote.data() + 20, _local_port);
+        wire::store16(quote.data() + 22, _remote_port);
+        wire::store32(quote.data() + 24, p.echoed_seq + _local_isn);
+    }
+    wire::icmp_repr icmp{p.icmp_type, p.icmp_code, p.has_mtu ? (p.mtu & 0xffff) : 0,
+                         {quote.data(), quote.size()}};
+    frame_bytes frame = make_icmp_frame(_fx.peer, icmp);
+    if (!_fx.dev.inject_bytes(frame)) {
+        return fail(ev, "the test device refused the frame");
+    }
+    _fx.net.poll();
+    after_change();
+    return true;
+}
+
 bool runner::inbound(const pd_event& ev) {
     const pd_packet& p = ev.pkt;
+    if (p.icmp) {
+        return inbound_icmp(ev);
+    }
     std::vector<std::byte> opt;
     auto put8 = [&](uint32_t v) { opt.push_back(std::byte(v & 0xff)); };
     auto put32 = [&](uint32_t v) {

@@ -206,10 +206,104 @@ bool parse_options(lexer& lx, pd_packet& p) {
     }
 }
 
+// packetdrill's ICMP type and code names (unreachable codes as RFC 792/1812).
+bool icmp_type_of(const std::string& n, uint8_t& t) {
+    static const std::pair<const char*, uint8_t> types[] = {
+        {"echo_reply", 0}, {"unreachable", 3}, {"source_quench", 4}, {"redirect", 5},
+        {"echo_request", 8}, {"time_exceeded", 11}, {"parameter_problem", 12}};
+    for (auto [name, v] : types) {
+        if (n == name) {
+            t = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool icmp_code_of(const std::string& n, uint8_t& c) {
+    static const char* const unreach[] = {
+        "net_unreachable", "host_unreachable", "protocol_unreachable", "port_unreachable",
+        "frag_needed", "source_route_failed", "net_unknown", "host_unknown",
+        "source_host_isolated", "net_prohibited", "host_prohibited", "net_unreachable_for_tos",
+        "host_unreachable_for_tos", "packet_filtered", "precedence_violation", "precedence_cutoff"};
+    for (size_t i = 0; i < sizeof(unreach) / sizeof(unreach[0]); ++i) {
+        if (n == unreach[i]) {
+            c = uint8_t(i);
+            return true;
+        }
+    }
+    return false;
+}
+
+// `[seq:end(len)]`: the TCP segment an ICMP error quotes.
+bool parse_echoed(lexer& lx, pd_packet& p) {
+    uint64_t a = 0, b = 0, n = 0;
+    if (!lx.number(a) || !lx.eat(':') || !lx.number(b) || !lx.eat('(') || !lx.number(n) || !lx.eat(')') ||
+        !lx.eat(']')) {
+        return lx.fail("[start:end(len)] expected");
+    }
+    if (uint32_t(a + n) != uint32_t(b)) {
+        return lx.fail("end != start + len");
+    }
+    p.has_echoed = true;
+    p.echoed_seq = uint32_t(a);
+    return true;
+}
+
+bool parse_icmp(lexer& lx, pd_packet& p) {
+    if (!p.inbound) {
+        return lx.fail("outbound ICMP packets are not supported");
+    }
+    p.icmp = true;
+    if (!icmp_type_of(lx.ident(), p.icmp_type)) {
+        return lx.fail("unknown ICMP type");
+    }
+    while (!lx.eof()) {
+        if (lx.eat('[')) {
+            if (!parse_echoed(lx, p)) {
+                return false;
+            }
+            continue;
+        }
+        uint64_t v = 0;
+        if (lx.i < lx.s.size() && std::isdigit(static_cast<unsigned char>(lx.s[lx.i]))) {
+            if (!lx.number(v) || v > 255) {
+                return lx.fail("ICMP code 0..255 expected");
+            }
+            p.icmp_code = uint8_t(v);
+            continue;
+        }
+        std::string kw = lx.ident();
+        if (kw == "mtu") {
+            if (!lx.number(v) || v > 65535) {
+                return lx.fail("mtu 0..65535 expected");
+            }
+            p.has_mtu = true;
+            p.mtu = uint32_t(v);
+        } else if (!icmp_code_of(kw, p.icmp_code)) {
+            return lx.fail("unknown ICMP code '" + kw + "'");
+        }
+    }
+    return true;
+}
+
 bool parse_packet(lexer& lx, pd_packet& p) {
     p.inbound = lx.eat('<');
     if (!p.inbound && !lx.eat('>')) {
         return lx.fail("'<' or '>' expected");
+    }
+    if (lx.eat('[')) {  // `< [seq:end(len)] icmp ...`
+        if (!parse_echoed(lx, p)) {
+            return false;
+        }
+        if (!lx.eat_str("icmp")) {
+            return lx.fail("'icmp' expected after the quoted segment");
+        }
+        return parse_icmp(lx, p);
+    }
+    if (lx.peek_str("icmp ")) {
+        lx.eat_str("icmp");
+        return parse_icmp(lx, p);
     }
     lx.ws();
     while (lx.i < lx.s.size() && !std::isspace(static_cast<unsigned char>(lx.s[lx.i]))) {

@@ -47,6 +47,16 @@ struct pd_packet {
     bool opts_any = false;   // `<...>`: options are not checked
     bool has_opts = false;   // an option list was written
     std::vector<pd_option> opts;
+    // Inbound ICMP (`< icmp TYPE [CODE] [mtu N] [seq:end(len)]`, or with the
+    // bracket before `icmp`): the quoted segment is one of ours, its seq
+    // relative to the stack's ISN as for outbound packets.
+    bool icmp = false;
+    uint8_t icmp_type = 0;
+    uint8_t icmp_code = 0;
+    bool has_mtu = false;
+    uint32_t mtu = 0;
+    bool has_echoed = false;
+    uint32_t echoed_seq = 0;
 };
 
 // A call argument: `...`, a number (identifiers and `A|B` are folded into

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ipv4/arp.hh"
+#include "ipv4/ip_fragment.hh"
 #include "tcp/tcp_fixture.hh"
 
 using namespace dshim;
@@ -473,19 +474,25 @@ TEST_CASE("ipv4: packets for another IP are dropped, not forwarded (ip_not_for_u
     CHECK(f.net.counters().drop(drop_reason::ip_not_for_us) == 3);
 }
 
-TEST_CASE("ipv4: fragments are dropped and counted (no reassembly yet)") {
+TEST_CASE("ipv4: fragments are held for reassembly, not delivered alone (ip_fragment.cc)") {
     tcp_fixture f;
     usock l = usock::create(f.net);
     REQUIRE(l.bind(0, 8080) == 0);
     REQUIRE(l.listen(8) == 0);
     auto syn = seg(40000, 8080, 100, 0, TCPF_SYN, 65535);
+    // A whole SYN marked MF, and pieces of other datagrams: none completes.
+    uint16_t id = 1;
     for (uint16_t frag : {uint16_t(wire::ip_mf), uint16_t(1), uint16_t(wire::ip_mf | 185), uint16_t(wire::ip_df | 3)}) {
         frame_addrs a = f.peer;
         a.frag = frag;
+        a.ip_id = id++;
         f.inject_raw(make_tcp_frame(a, syn));
     }
     CHECK(all_tx(f).empty());
-    CHECK(f.net.counters().drop(drop_reason::ip_fragment) == 4);
+    // The two marked MF carry 20 bytes, not a multiple of 8 (RFC 791): dropped;
+    // the two last fragments wait in their queues.
+    CHECK(f.net.counters().drop(drop_reason::ip_frag_bad) == 2);
+    CHECK(ipfrag_queue_count(*f.net.ipfrag) == 2);
     // The same SYN unfragmented is answered.
     f.inject(syn);
     f.expect_tcp(TCPF_SYN | TCPF_ACK);
