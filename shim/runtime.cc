@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/socket.hh"
 #include "dpdk_port/dpdk_port.hh"
@@ -40,9 +42,23 @@ int g_attach_err = 0;
 bool g_attach_tried = false;
 dshim_port g_port{};
 pthread_mutex_t g_stack_mu = PTHREAD_MUTEX_INITIALIZER;
-int g_wake_efd = -1;
 std::atomic<uint64_t> g_event_seq{0};
 std::atomic<int> g_sleepers{0};
+// Sleeping threads, each with its own eventfd (runtime_notify). With one
+// shared eventfd that only the last sleeper drained, a woken thread whose
+// condition was still false went back to a ppoll on an fd still readable
+// while any other thread slept: every blocked thread spun far beyond
+// DSHIM_SPIN_US (thousands of sleeps per millisecond with 9 blocked threads).
+// Now a notify is consumed by the thread it was written for, and by no other.
+struct wake_slot {
+    int efd = -1;
+    bool signaled = false;  // a write is pending since it listed (g_sleeper_mu)
+    bool listed = false;    // in g_sleeping (g_sleeper_mu)
+    ~wake_slot();
+};
+std::mutex g_sleeper_mu;
+std::vector<wake_slot*> g_sleeping;  // guarded by g_sleeper_mu; a leaf lock
+thread_local wake_slot t_wake;
 std::atomic<bool> g_stop_progress{false};
 pthread_t g_progress_thread;
 bool g_progress_started = false;
@@ -58,6 +74,7 @@ nsec_t g_fast_clock_off = 0;
 std::atomic<nsec_t> g_app_pass{0};
 int g_progress_kick_efd = -1;
 std::atomic<bool> g_progress_parked{false};
+std::atomic<bool> g_progress_ready{false};   // it owns the port's input signal
 constexpr nsec_t APP_ACTIVE_NS = 2 * NSEC_PER_MSEC;
 
 nsec_t mono_now() {
@@ -117,6 +134,7 @@ void* progress_main(void*) {
             pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
         }
     }
+    g_progress_ready.store(true, std::memory_order_release);
     stack* net = g_stack.load();
     nsec_t idle_sleep_us = 20;
     while (!g_stop_progress.load(std::memory_order_relaxed)) {
@@ -156,6 +174,10 @@ void* progress_main(void*) {
         }
         if (got > 0) {
             idle_sleep_us = 20;
+            continue;
+        }
+        if (net->tx_backlogged()) {
+            usleep(20);  // the device ring was full: retry soon, not at the next frame
             continue;
         }
         const nsec_t now = net->now();
@@ -295,12 +317,21 @@ void exit_linger() {
 void atfork_prepare() {
     g_attach_mu.lock();
     pthread_mutex_lock(&g_stack_mu);
+    g_sleeper_mu.lock();
 }
 void atfork_parent() {
+    g_sleeper_mu.unlock();
     pthread_mutex_unlock(&g_stack_mu);
     g_attach_mu.unlock();
 }
 void atfork_child() {
+    // The sleepers were other threads: none of them exists in the child.
+    for (wake_slot* w : g_sleeping) {
+        w->listed = false;
+    }
+    g_sleeping.clear();
+    g_sleepers.store(0);
+    g_sleeper_mu.unlock();
     pthread_mutex_unlock(&g_stack_mu);
     g_attach_mu.unlock();
     if (!g_stack.load()) {
@@ -325,7 +356,6 @@ __attribute__((constructor(102))) void dshim_ctor() {
     libc_resolve();
     fdtable_init();
     g_cfg = config::load();
-    g_wake_efd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     g_progress_kick_efd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     g_ready.store(true);
@@ -417,6 +447,12 @@ stack* runtime_stack(int* err) {
     if (pthread_create(&g_progress_thread, nullptr, progress_main, nullptr) == 0) {
         g_progress_started = true;
         pthread_setname_np(g_progress_thread, "dshim-progress");
+        // Until the progress thread owns the port's input signal, the
+        // signal may land on any program thread: wait for it (it takes
+        // microseconds; bounded in case the machine is starved).
+        for (int i = 0; i < 2000 && !g_progress_ready.load(std::memory_order_acquire); ++i) {
+            usleep(100);
+        }
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     stat_start();
@@ -454,15 +490,44 @@ nsec_t now_ns() {
     return mono_now();
 }
 
-int runtime_wake_fd() { return g_wake_efd; }
 uint64_t runtime_event_seq() { return g_event_seq.load(std::memory_order_seq_cst); }
 
+// A thread that exits (or is cancelled) inside a blocking call must not
+// stay listed: notify would write through a dangling slot.
+wake_slot::~wake_slot() {
+    if (efd < 0) {
+        return;
+    }
+    bool was_listed = false;
+    {
+        std::lock_guard<std::mutex> g(g_sleeper_mu);
+        if (listed) {
+            std::erase(g_sleeping, this);
+            listed = false;
+            was_listed = true;
+        }
+    }
+    if (was_listed) {
+        g_sleepers.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    libc.close(efd);
+    efd = -1;
+}
+
+// Every sleeper is woken (each re-checks its own condition), at most one
+// write per sleep: a slot already signaled is skipped.
 void runtime_notify() {
     g_event_seq.fetch_add(1, std::memory_order_seq_cst);
     if (g_sleepers.load(std::memory_order_seq_cst) > 0) {
-        const uint64_t one = 1;
-        ssize_t w = libc.write(g_wake_efd, &one, sizeof(one));
-        (void)w;
+        std::lock_guard<std::mutex> g(g_sleeper_mu);
+        for (wake_slot* w : g_sleeping) {
+            if (!w->signaled) {
+                w->signaled = true;
+                const uint64_t one = 1;
+                ssize_t r = libc.write(w->efd, &one, sizeof(one));
+                (void)r;
+            }
+        }
     }
 }
 
@@ -470,7 +535,7 @@ int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask)
     ++g_shim_counters.sleeps;
     pollfd fds[64];
     int n = 0;
-    fds[n++] = pollfd{g_wake_efd, POLLIN, 0};
+    fds[n++] = pollfd{t_wake.efd, POLLIN, 0};  // listed by runtime_sleeper_enter
     if (extra) {
         for (int i = 0; i < extra->nfds && n < 64; ++i) {
             fds[n++] = extra->fds[i];
@@ -500,10 +565,8 @@ int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask)
     const int r = libc.ppoll(fds, nfds_t(n), tsp, mask ? mask : &old);
     const int saved = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    // The wake eventfd is not drained here: with several sleeping threads,
-    // one draining it before another reached its ppoll would leave that one
-    // asleep after a notify it must see. The last sleeper to leave drains it
-    // (runtime_sleeper_exit).
+    // The thread's own eventfd is drained by its next runtime_sleeper_enter,
+    // before it lists itself again.
     if (extra) {
         for (int i = 0; i < extra->nfds && i + 1 < n; ++i) {
             extra->fds[i].revents = fds[i + 1].revents;
@@ -518,7 +581,26 @@ int runtime_wait(nsec_t deadline, const wait_extra* extra, const sigset_t* mask)
 }
 
 // Sleepers register around the final check (see block loops in calls.cc).
+// Order matters: drain, then list (signaled cleared), then count. A notify
+// that finds the count > 0 finds the slot listed; one that found it 0 bumped
+// the event sequence before the count rose, which the caller's re-check sees.
 void runtime_sleeper_enter() {
+    wake_slot& me = t_wake;
+    if (me.efd < 0) {
+        me.efd = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    } else {
+        uint64_t v;
+        ssize_t r = libc.read(me.efd, &v, sizeof(v));  // a write from an earlier sleep
+        (void)r;
+    }
+    {
+        std::lock_guard<std::mutex> g(g_sleeper_mu);
+        me.signaled = false;
+        if (!me.listed) {
+            g_sleeping.push_back(&me);
+            me.listed = true;
+        }
+    }
     g_sleepers.fetch_add(1, std::memory_order_seq_cst);
     // The progress thread stood aside for us: from now on it must serve.
     if (g_progress_parked.load(std::memory_order_seq_cst)) {
@@ -528,18 +610,15 @@ void runtime_sleeper_enter() {
     }
 }
 void runtime_sleeper_exit() {
-    if (g_sleepers.fetch_sub(1, std::memory_order_seq_cst) != 1) {
-        return;
+    wake_slot& me = t_wake;
+    {
+        std::lock_guard<std::mutex> g(g_sleeper_mu);
+        if (me.listed) {
+            std::erase(g_sleeping, &me);
+            me.listed = false;
+        }
     }
-    uint64_t v;
-    if (libc.read(g_wake_efd, &v, sizeof(v)) == sizeof(v) && g_sleepers.load(std::memory_order_seq_cst) > 0) {
-        // A sleeper came in while we drained: it may have checked the event
-        // count before the notify we just ate. Give it a (maybe spurious)
-        // wake-up rather than lose one.
-        const uint64_t one = 1;
-        ssize_t w = libc.write(g_wake_efd, &one, sizeof(one));
-        (void)w;
-    }
+    g_sleepers.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void sock_attach_callbacks(sock* sk) {

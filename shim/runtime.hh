@@ -73,8 +73,6 @@ void runtime_notify();
 // between that check and the sleep is never lost.
 void runtime_sleeper_enter();
 void runtime_sleeper_exit();
-// The kernel fd that turns readable on a dshim event (for epoll/poll sets).
-int runtime_wake_fd();
 uint64_t runtime_event_seq();
 
 // Sets the sock callbacks of a dshim socket so state changes wake waiters.

@@ -1,7 +1,8 @@
 // Event-loop and thread semantics under dshim (issue 6): epoll in full
 // (errno, level/edge, EPOLLONESHOT, EPOLLEXCLUSIVE, EPOLLRDHUP, ERR/HUP,
 // epoll_pwait2, nesting, several sets, close rules, mixed sets), many threads
-// on one socket set, and EINTR versus SA_RESTART for every blocking call.
+// on one socket set, SO_REUSEPORT listeners in two threads, and EINTR versus
+// SA_RESTART for every blocking call.
 // Every expectation is Linux's: shim_semantics.sh runs this on the kernel
 // first (the oracle: all checks must pass there) and then under dshim.
 //
@@ -498,6 +499,88 @@ static void threads_accept_and_io(void) {
     close(g_listener);
 }
 
+// SO_REUSEPORT within one process: two threads, each waiting in poll() and
+// accept() on its own listener of one group (same address and port).
+// Connections from different source ports spread over both (Linux's 4-tuple
+// hash). Each connection carries one byte, which its acceptor reads before
+// closing, so when the client loop ends every connection has been accepted.
+#define RP_CONNS 40
+struct rp_acceptor {
+    pthread_t th;
+    int listener;
+    int accepted;
+};
+static volatile int g_rp_stop;
+static void* rp_acceptor_main(void* arg) {
+    struct rp_acceptor* a = arg;
+    while (!__atomic_load_n(&g_rp_stop, __ATOMIC_SEQ_CST)) {
+        struct pollfd p = {a->listener, POLLIN, 0};
+        if (poll(&p, 1, 20) <= 0) {
+            continue;
+        }
+        int fd = accept(a->listener, NULL, NULL);
+        if (fd < 0) {
+            continue;
+        }
+        char c = 0;
+        if (recv(fd, &c, 1, 0) == 1) {
+            ++a->accepted;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+// One connection carrying one byte; waits for the acceptor's close.
+static int rp_connect_send(const struct sockaddr_in* to) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    char c = 'x';
+    int ok = connect(s, SA(to), sizeof(*to)) == 0 && send(s, &c, 1, MSG_NOSIGNAL) == 1;
+    if (ok) {
+        ok = recv(s, &c, 1, 0) == 0;  // orderly close after the byte was read
+    }
+    close(s);
+    return ok;
+}
+static void threads_reuseport(void) {
+    struct rp_acceptor acc[2];
+    memset(acc, 0, sizeof(acc));
+    struct sockaddr_in a = at(&g_self, 0);
+    int setup_ok = 1;
+    for (int i = 0; i < 2; ++i) {
+        acc[i].listener = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setup_ok &= setsockopt(acc[i].listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0;
+        setup_ok &= bind(acc[i].listener, SA(&a), sizeof(a)) == 0;
+        setup_ok &= listen(acc[i].listener, 64) == 0;
+        if (i == 0) {
+            socklen_t al = sizeof(a);
+            getsockname(acc[0].listener, SA(&a), &al);  // the second binds the port the first got
+        }
+    }
+    check(setup_ok, "SO_REUSEPORT: two listeners bind and listen on one address and port", "port %d",
+          ntohs(a.sin_port));
+    if (setup_ok) {
+        g_rp_stop = 0;
+        for (int i = 0; i < 2; ++i) {
+            pthread_create(&acc[i].th, NULL, rp_acceptor_main, &acc[i]);
+        }
+        int sent = 0;
+        for (int i = 0; i < RP_CONNS; ++i) {
+            sent += rp_connect_send(&a);
+        }
+        __atomic_store_n(&g_rp_stop, 1, __ATOMIC_SEQ_CST);
+        pthread_join(acc[0].th, NULL);
+        pthread_join(acc[1].th, NULL);
+        check(sent == RP_CONNS && acc[0].accepted + acc[1].accepted == RP_CONNS,
+              "SO_REUSEPORT: every connection accepted once by one of the two threads", "sent=%d accepted=%d+%d",
+              sent, acc[0].accepted, acc[1].accepted);
+        check(acc[0].accepted > 0 && acc[1].accepted > 0, "SO_REUSEPORT: both threads' listeners got connections",
+              "accepted=%d+%d", acc[0].accepted, acc[1].accepted);
+    }
+    close(acc[0].listener);
+    close(acc[1].listener);
+}
+
 #define BIG (4 << 20)
 struct reader {
     int fd;
@@ -758,6 +841,7 @@ int main(int argc, char** argv) {
     RUN("epoll_close", epoll_close_and_mix);
     RUN("threads_io", threads_accept_and_io);
     RUN("threads_same", threads_recv_send_same_socket);
+    RUN("threads_reuseport", threads_reuseport);
     RUN("signals", signals);
     printf("semantics: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
