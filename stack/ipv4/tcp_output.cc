@@ -333,7 +333,15 @@ static int tcp_transmit(sock* sk, pbuf* orig, seq32 seq, uint8_t flags) {
     ++net.counters().tcp_out_segs;
     if (payload > 0) {
         ++tp->data_segs_out;
-        tp->lsndtime = net.now();
+        // tcp_event_data_sent: data sent within ato of the last data
+        // received is a reply: the connection is interactive (pingpong, as
+        // Linux with TCP_PINGPONG_THRESH 1), so the ACK of the next request
+        // waits to ride on its reply instead of going out alone at each read.
+        const nsec_t now = net.now();
+        if (now - tp->icsk_ack.lrcvtime < tp->icsk_ack.ato) {
+            tp->icsk_ack.pingpong = true;
+        }
+        tp->lsndtime = now;
     }
     if (flags & wire::TCPF_RST) {
         ++net.counters().tcp_out_rsts;
