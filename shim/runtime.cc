@@ -176,10 +176,6 @@ void* progress_main(void*) {
             idle_sleep_us = 20;
             continue;
         }
-        if (net->tx_backlogged()) {
-            usleep(20);  // the device ring was full: retry soon, not at the next frame
-            continue;
-        }
         const nsec_t now = net->now();
         int timeout_ms = 100;
         if (next_timer != TIME_NEVER) {

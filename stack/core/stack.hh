@@ -148,8 +148,6 @@ public:
     neigh_table& neigh() { return *_neigh; }
     // Queues one frame (Ethernet header in place) for transmission.
     void dev_queue_xmit(pbuf_ptr frame);
-    // Frames the device refused wait for the next flush (see _tx_backlog).
-    bool tx_backlogged() const { return !_tx_backlog.empty(); }
     // Buffers in use by receive queues is high: collapse, cap windows.
     bool under_memory_pressure() const { return _pool.available() < _sysctl.rx_reserve; }
 
@@ -186,11 +184,6 @@ private:
     static constexpr unsigned tx_batch = 64;
     pbuf* _txq[tx_batch];
     unsigned _txn = 0;
-    // Frames the device refused (its ring was full), sent first at the next
-    // flush, in order: the qdisc in front of the driver. Beyond
-    // tx_backlog_max frames new ones are dropped and counted.
-    static constexpr unsigned tx_backlog_max = 1024;
-    pbuf_queue _tx_backlog;
 };
 
 }  // namespace dshim

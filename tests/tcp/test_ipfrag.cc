@@ -280,4 +280,5 @@ TEST_CASE("ipfrag: a TCP segment in three fragments reaches the connection, chec
         std::string got(10, '\0');
         CHECK(pc.s.recv(got.data(), got.size()) == -EAGAIN);
     }
+    pc.s.close();
 }

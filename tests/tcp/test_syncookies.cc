@@ -66,6 +66,7 @@ TEST_CASE("syncookies: full SYN queue answers with a cookie and keeps no state",
     CHECK(f.net.counters().tcp_syncookies_sent == 1);
     CHECK(inet_csk(l.sk())->icsk_syn_queue_len == 8);
     CHECK(lookup(f, 2000) == nullptr);
+    l.close();
 }
 
 TEST_CASE("syncookies: a valid cookie ACK gives an established socket carrying data both ways", "[syncookies]") {
@@ -99,6 +100,8 @@ TEST_CASE("syncookies: a valid cookie ACK gives an established socket carrying d
     CHECK(seen);
     // The embryos are untouched.
     CHECK(inet_csk(l.sk())->icsk_syn_queue_len == 8);
+    l.close();
+    a.close();
 }
 
 TEST_CASE("syncookies: with timestamps the wscale and SACK-permitted are restored", "[syncookies]") {
@@ -138,6 +141,8 @@ TEST_CASE("syncookies: with timestamps the wscale and SACK-permitted are restore
     CHECK(rx.sack_ok);
     usock a;
     CHECK(l.accept(&a) == 0);
+    l.close();
+    a.close();
 }
 
 TEST_CASE("syncookies: forged and stale cookies get a RST and count as failed", "[syncookies]") {
@@ -174,6 +179,7 @@ TEST_CASE("syncookies: forged and stale cookies get a RST and count as failed", 
         CHECK(f.net.counters().tcp_syncookies_failed == 1);
         CHECK(lookup(f, 2004) == nullptr);
     }
+    l.close();
 }
 
 TEST_CASE("syncookies=0: a full SYN queue drops the SYN", "[syncookies]") {
@@ -190,6 +196,7 @@ TEST_CASE("syncookies=0: a full SYN queue drops the SYN", "[syncookies]") {
     f.inject(seg(2005, LPORT, 2, 12345, TCPF_ACK));
     f.expect_tcp(TCPF_RST);
     CHECK(f.net.counters().tcp_syncookies_failed == 0);
+    l.close();
 }
 
 TEST_CASE("syncookies=2: every SYN gets a cookie", "[syncookies]") {
@@ -206,6 +213,8 @@ TEST_CASE("syncookies=2: every SYN gets a cookie", "[syncookies]") {
     CHECK(tcp_sk(lookup(f, 2006))->rx_opt.mss_clamp == 1440);
     usock a;
     CHECK(l.accept(&a) == 0);
+    l.close();
+    a.close();
 }
 
 TEST_CASE("syncookies: a full accept queue drops the cookie ACK (Linux)", "[syncookies]") {
@@ -227,6 +236,7 @@ TEST_CASE("syncookies: a full accept queue drops the cookie ACK (Linux)", "[sync
     CHECK(lookup(f, 3000) != nullptr);
     CHECK(lookup(f, 3001) == nullptr);
     CHECK(f.net.counters().tcp_listen_overflows >= 1);
+    l.close();
 }
 
 TEST_CASE("syncookies: a 10k SYN flood does not hurt an established transfer or a new handshake", "[syncookies]") {
@@ -280,4 +290,7 @@ TEST_CASE("syncookies: a 10k SYN flood does not hurt an established transfer or 
     CHECK(lookup(f, 60000)->sk_state == TCP_ESTABLISHED);
     usock b;
     CHECK(l.accept(&b) == 0);
+    l.close();
+    a.close();
+    b.close();
 }
