@@ -48,7 +48,6 @@ uint32_t cookie_v4_hash_seq(stack& net, uint32_t saddr, uint32_t daddr, uint16_t
 void tcp_syn_cookie_send(sock* listener, const wire::ipv4_repr& iph, const wire::tcp_repr& th) {
     stack& net = *listener->sk_net;
     const stack_sysctl& sys = net.sysctl();
-    tcp_sock* ltp = tcp_sk(listener);
     // The largest table MSS not above the peer's (cookie_v4_init_sequence).
     const uint16_t peer_mss = th.opt.has_mss && th.opt.mss != 0 ? th.opt.mss : TCP_MSS_DEFAULT;
     uint32_t idx = 0;
@@ -71,13 +70,8 @@ void tcp_syn_cookie_send(sock* listener, const wire::ipv4_repr& iph, const wire:
     sa.seq = seq32(cookie);
     sa.ack = th.seq + 1;
     sa.flags = wire::TCPF_SYN | wire::TCPF_ACK;
-    const uint32_t mtu = net.dev().mtu();
-    uint16_t advmss = uint16_t(std::min<uint32_t>(mtu - 40, 65535 - 40));
-    if (ltp->rx_opt.user_mss != 0 && advmss > ltp->rx_opt.user_mss) {
-        advmss = ltp->rx_opt.user_mss;
-    }
     sa.opt.has_mss = true;
-    sa.opt.mss = advmss;
+    sa.opt.mss = tcp_advmss(listener);
     // Without timestamps nothing else can be remembered: no wscale, no SACK
     // (Linux: cookie_timestamp_decode needs TSecr).
     if (th.opt.has_ts && sys.timestamps) {

@@ -84,6 +84,8 @@ uint32_t tcp_space(const sock* sk);
 int tcp_rcvbuf_limit(const sock* sk);
 uint16_t tcp_current_mss(sock* sk);
 void tcp_sync_mss(sock* sk, uint32_t pmtu);
+// The MSS this socket offers: the device MTU less 40, bounded by TCP_MAXSEG.
+uint16_t tcp_advmss(const sock* sk);
 void tcp_mtup_init(sock* sk);
 void tcp_init_nondata_skb(pbuf* skb, seq32 seq, uint8_t flags);
 pbuf* tcp_alloc_skb(sock* sk, uint32_t size);

@@ -111,15 +111,20 @@ uint32_t tcp_select_window(sock* sk) {
 
 // ------------------------------------------------------------------ MSS
 
+uint16_t tcp_advmss(const sock* sk) {
+    const tcp_sock* tp = tcp_sk(const_cast<sock*>(sk));
+    uint16_t mss = uint16_t(std::min<uint32_t>(sk->sk_net->dev().mtu() - 40, 65535 - 40));
+    // TCP_MAXSEG also bounds the MSS we offer in SYN/SYN-ACK (Linux tcp_mss_clamp).
+    if (tp->rx_opt.user_mss != 0 && mss > tp->rx_opt.user_mss) {
+        mss = tp->rx_opt.user_mss;
+    }
+    return mss;
+}
+
 void tcp_mtup_init(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
-    const uint32_t mtu = sk->sk_net->dev().mtu();
-    tp->advmss = uint16_t(std::min<uint32_t>(mtu - 40, 65535 - 40));
-    // TCP_MAXSEG also bounds the MSS we offer in SYN/SYN-ACK (Linux tcp_mss_clamp).
-    if (tp->rx_opt.user_mss != 0 && tp->advmss > tp->rx_opt.user_mss) {
-        tp->advmss = tp->rx_opt.user_mss;
-    }
-    tp->icsk_pmtu_cookie = mtu;
+    tp->advmss = tcp_advmss(sk);
+    tp->icsk_pmtu_cookie = sk->sk_net->dev().mtu();
 }
 
 // tcp_sync_mss: the payload per segment for path MTU pmtu, bounded by the

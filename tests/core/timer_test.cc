@@ -24,21 +24,29 @@ void fire(void* arg) {
     r->log->push_back({r->id, *r->now});
 }
 
+// n records that log (id, time) to log when they fire.
+std::vector<rec> make_recs(size_t n, std::vector<std::pair<int, nsec_t>>& log, nsec_t& now) {
+    std::vector<rec> recs(n);
+    for (size_t i = 0; i < n; ++i) {
+        recs[i].log = &log;
+        recs[i].now = &now;
+        recs[i].id = int(i);
+        recs[i].t.fn = fire;
+        recs[i].t.arg = &recs[i];
+    }
+    return recs;
+}
+
 }  // namespace
 
 TEST_CASE("timer wheel: near and far timers fire at their ms, in order, across jumps") {
     nsec_t now = NSEC_PER_SEC;
     timer_wheel w(now);
     std::vector<std::pair<int, nsec_t>> log;
-    std::vector<rec> recs(6);
+    std::vector<rec> recs = make_recs(6, log, now);
     const nsec_t at[6] = {5 * NSEC_PER_MSEC, 3 * NSEC_PER_SEC, 60 * NSEC_PER_SEC, 60 * NSEC_PER_SEC + 1,
                           7200 * NSEC_PER_SEC, 10 * NSEC_PER_SEC};
     for (int i = 0; i < 6; ++i) {
-        recs[size_t(i)].log = &log;
-        recs[size_t(i)].now = &now;
-        recs[size_t(i)].id = i;
-        recs[size_t(i)].t.fn = fire;
-        recs[size_t(i)].t.arg = &recs[size_t(i)];
         w.mod_timer(&recs[size_t(i)].t, now + at[i]);
     }
     CHECK(w.count() == 6);
@@ -66,13 +74,8 @@ TEST_CASE("timer wheel: one long jump fires every due timer once, a cancelled fa
     nsec_t now = NSEC_PER_SEC;
     timer_wheel w(now);
     std::vector<std::pair<int, nsec_t>> log;
-    std::vector<rec> recs(300);
+    std::vector<rec> recs = make_recs(300, log, now);
     for (int i = 0; i < 300; ++i) {
-        recs[size_t(i)].log = &log;
-        recs[size_t(i)].now = &now;
-        recs[size_t(i)].id = i;
-        recs[size_t(i)].t.fn = fire;
-        recs[size_t(i)].t.arg = &recs[size_t(i)];
         w.mod_timer(&recs[size_t(i)].t, now + nsec_t(i + 1) * 100 * NSEC_PER_MSEC);  // 0.1 s .. 30 s
     }
     w.del_timer(&recs[250].t);
@@ -92,13 +95,8 @@ TEST_CASE("timer wheel: next_expiry with 40000 far timers is the earliest, and c
     nsec_t now = NSEC_PER_SEC;
     timer_wheel w(now);
     std::vector<std::pair<int, nsec_t>> log;
-    std::vector<rec> recs(40000);
+    std::vector<rec> recs = make_recs(40000, log, now);
     for (int i = 0; i < 40000; ++i) {
-        recs[size_t(i)].log = &log;
-        recs[size_t(i)].now = &now;
-        recs[size_t(i)].id = i;
-        recs[size_t(i)].t.fn = fire;
-        recs[size_t(i)].t.arg = &recs[size_t(i)];
         // TIME_WAIT-like: 60 s after connections closed over 40 s.
         w.mod_timer(&recs[size_t(i)].t, now + 60 * NSEC_PER_SEC + nsec_t(i) * NSEC_PER_MSEC);
     }
