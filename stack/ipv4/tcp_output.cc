@@ -112,7 +112,7 @@ uint32_t tcp_select_window(sock* sk) {
 // ------------------------------------------------------------------ MSS
 
 uint16_t tcp_advmss(const sock* sk) {
-    const tcp_sock* tp = tcp_sk(const_cast<sock*>(sk));
+    const tcp_sock* tp = tcp_sk(sk);
     uint16_t mss = uint16_t(std::min<uint32_t>(sk->sk_net->dev().mtu() - 40, 65535 - 40));
     // TCP_MAXSEG also bounds the MSS we offer in SYN/SYN-ACK (Linux tcp_mss_clamp).
     if (tp->rx_opt.user_mss != 0 && mss > tp->rx_opt.user_mss) {
