@@ -165,11 +165,13 @@ void* progress_main(void*) {
         }
         unsigned got = 0;
         nsec_t next_timer = TIME_NEVER;
+        nsec_t next_hrtimer = TIME_NEVER;
         if (stack_try_lock()) {
             got = net->poll();
             ++g_shim_counters.passes;
             ++g_shim_counters.progress_passes;
             next_timer = net->next_timer();
+            next_hrtimer = net->next_hrtimer();
             stack_unlock();
         }
         if (got > 0) {
@@ -177,6 +179,12 @@ void* progress_main(void*) {
             continue;
         }
         const nsec_t now = net->now();
+        if (next_hrtimer != TIME_NEVER && next_hrtimer < now + NSEC_PER_MSEC) {
+            // A paced segment is due within the millisecond our sleeps are
+            // counted in: poll until then (kernel-bypass stacks poll; the
+            // kernel would use an hrtimer).
+            continue;
+        }
         int timeout_ms = 100;
         if (next_timer != TIME_NEVER) {
             const nsec_t d = next_timer > now ? next_timer - now : 0;

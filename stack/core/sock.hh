@@ -107,6 +107,10 @@ enum sock_flags : uint32_t {
     SOCK_SNDBUF_LOCK = 1u << 7,
 };
 
+// sk->sk_pacing_status
+inline constexpr uint8_t SK_PACING_NONE = 0;
+inline constexpr uint8_t SK_PACING_NEEDED = 1;
+
 // sk_shutdown bits
 inline constexpr uint8_t RCV_SHUTDOWN = 1;
 inline constexpr uint8_t SEND_SHUTDOWN = 2;
@@ -145,6 +149,13 @@ struct sock {
     nsec_t sk_lingertime = 0;
     uint32_t sk_max_ack_backlog = 0;
     uint32_t sk_ack_backlog = 0;       // established children waiting in accept()
+    // --- pacing (bytes per second; ~0 = unlimited). sk_pacing_status says
+    // whether the protocol paces itself: SO_MAX_PACING_RATE or a congestion
+    // control module that needs pacing sets it (Linux has no fq qdisc
+    // beneath us: this is its TCP-internal pacing).
+    uint64_t sk_pacing_rate = ~uint64_t(0);
+    uint64_t sk_max_pacing_rate = ~uint64_t(0);
+    uint8_t sk_pacing_status = 0;      // SK_PACING_*
 
     // --- owners
     socket* sk_socket = nullptr;       // null once orphaned

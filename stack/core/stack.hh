@@ -6,6 +6,7 @@
 // Locking: a stack is single-threaded; the shim serialises access with the
 // stack lock (architecture.md §3). Nothing here blocks or sleeps.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include "buf/pbuf.hh"
 #include "core/clock.hh"
@@ -107,6 +108,10 @@ struct stack_sysctl {
     // Buffers kept back for receive refill; below it the stack is under
     // memory pressure.
     uint32_t rx_reserve = 64;
+    // Pacing rate in % of cwnd * mss / srtt: in slow start below half of
+    // ssthresh, and after (net.ipv4.tcp_pacing_ss_ratio / _ca_ratio).
+    uint32_t pacing_ss_ratio = 200;
+    uint32_t pacing_ca_ratio = 120;
 };
 
 void apply_profile(stack_sysctl& s, tcp_profile p);
@@ -123,18 +128,26 @@ public:
     unsigned poll();
     // Processes one received frame (what poll() does for each).
     void receive(pbuf_ptr frame);
-    // Runs due timers.
-    void run_timers() { _timers.run(_clock.now()); }
+    // Runs due timers (the wheel's and the high-resolution ones).
+    void run_timers() {
+        const nsec_t now = _clock.now();
+        _timers.run(now);
+        _hrtimers.run(now);
+    }
     // Hands queued frames to the device.
     void flush();
     // The earliest time any timer wants to run (TIME_NEVER if none).
-    nsec_t next_timer() const { return _timers.next_expiry(); }
+    nsec_t next_timer() const { return std::min(_timers.next_expiry(), _hrtimers.next_expiry()); }
+    // The earliest high-resolution timer (pacing): a caller about to sleep
+    // in whole milliseconds polls instead when this is closer than that.
+    nsec_t next_hrtimer() const { return _hrtimers.next_expiry(); }
 
     // --- used by the protocols
     nsec_t now() const { return _clock.now(); }
     pbuf_pool& pool() { return _pool; }
     netdev& dev() { return _dev; }
     timer_wheel& timers() { return _timers; }
+    hrtimer_queue& hrtimers() { return _hrtimers; }
     stack_counters& counters() { return _counters; }
     const stack_counters& counters() const { return _counters; }
     void drop(drop_reason r) { ++_counters.drops[unsigned(r)]; }
@@ -177,6 +190,7 @@ private:
     stack_sysctl _sysctl;
     wire::mac_addr _mac;
     timer_wheel _timers;
+    hrtimer_queue _hrtimers;
     stack_counters _counters;
     neigh_table* _neigh;
     uint64_t _rng;

@@ -122,4 +122,37 @@ nsec_t timer_wheel::next_expiry() const {
     return best == ~uint64_t(0) ? TIME_NEVER : nsec_t(best) * tick_ns;
 }
 
+void hrtimer_queue::start(timer_list* t, nsec_t expires) {
+    if (t->pending()) {
+        t->node.del();
+    }
+    t->expires = expires;
+    // From the back: a new timer is usually the latest (a pacing gap).
+    list_head* pos = _q.prev;
+    while (pos != &_q && container_of(pos, &timer_list::node)->expires > expires) {
+        pos = pos->prev;
+    }
+    pos->add_front(&t->node);
+}
+
+unsigned hrtimer_queue::run(nsec_t now) {
+    // Detach the due prefix first: a handler that re-arms its timer (even at
+    // `now`) lands in _q and waits for the next run, so a run always ends.
+    list_head due;
+    while (!_q.empty() && container_of(_q.next, &timer_list::node)->expires <= now) {
+        list_head* n = _q.next;
+        n->del();
+        due.add_tail(n);
+    }
+    unsigned fired = 0;
+    while (!due.empty()) {
+        timer_list* t = container_of(due.next, &timer_list::node);
+        t->node.del();
+        t->expires = TIME_NEVER;
+        ++fired;
+        t->fn(t->arg);
+    }
+    return fired;
+}
+
 }  // namespace dshim

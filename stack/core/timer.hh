@@ -51,4 +51,30 @@ private:
     unsigned _count = 0;
 };
 
+// High-resolution timers (the kernel's hrtimer, reduced): nanosecond
+// expiries in one list kept sorted, for the few timers that need better than
+// the wheel's 1 ms tick (TCP pacing: a segment may be due 12 us after the
+// last). Arming walks the pending ones, so it is meant for few timers; firing
+// and next_expiry() are O(1). Shares timer_list with the wheel (a timer is in
+// one of them at a time).
+class hrtimer_queue {
+public:
+    hrtimer_queue() = default;
+    hrtimer_queue(const hrtimer_queue&) = delete;
+    hrtimer_queue& operator=(const hrtimer_queue&) = delete;
+
+    // hrtimer_start: (re)arms t to fire at `expires` (absolute ns).
+    void start(timer_list* t, nsec_t expires);
+    // hrtimer_cancel: a no-op when not pending.
+    void cancel(timer_list* t) { if (t->pending()) { t->node.del(); } t->expires = TIME_NEVER; }
+    // Runs every timer due at `now` (expires <= now). Returns how many fired.
+    unsigned run(nsec_t now);
+    nsec_t next_expiry() const {
+        return _q.empty() ? TIME_NEVER : container_of(_q.next, &timer_list::node)->expires;
+    }
+
+private:
+    list_head _q;  // sorted by expires, earliest first; equal ones in arming order
+};
+
 }  // namespace dshim

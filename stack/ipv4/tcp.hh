@@ -61,6 +61,10 @@ void tcp_reset(sock* sk);
 
 // --- tcp_output.cc
 void tcp_write_xmit(sock* sk, int nonagle);
+// Pacing (tcp_output.cc): whether the next segment must wait (arms the
+// pacing timer), and the pacing rate recomputed after an ACK.
+bool tcp_pacing_check(sock* sk);
+void tcp_update_pacing_rate(sock* sk);
 void tcp_push_pending_frames(sock* sk);
 void tcp_send_ack(sock* sk);
 void tcp_send_delayed_ack(sock* sk);

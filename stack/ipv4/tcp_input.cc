@@ -487,6 +487,9 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
         // recovery spurious (Linux's no_queue path).
         tcp_sack_fastretrans_alert(sk, 0, false, true);
     }
+    if (prior_packets != 0) {
+        tcp_update_pacing_rate(sk);  // after cwnd settled (tcp_cong_control)
+    }
     if (acked > 0) {
         tcp_sndbuf_expand(sk);
         tcp_new_space(sk);
@@ -1065,6 +1068,7 @@ void tcp_init_transfer(sock* sk) {
     tp->rcv_tstamp = net.now();
     tp->icsk_ack.lrcvtime = net.now();
     tcp_init_congestion_control(sk);
+    tcp_update_pacing_rate(sk);
     tcp_sndbuf_expand(sk);
     tp->rcvq_space = std::min<uint32_t>(tp->rcv_wnd, 10 * uint32_t(tp->advmss));  // tcp_init_buffer_space
     tp->rcvq_seq = tp->copied_seq;

@@ -93,6 +93,8 @@ sock* tcp_create_openreq_child(sock* listener, const wire::ipv4_repr& iph, const
     child->sk_rcvlowat = listener->sk_rcvlowat;
     child->sk_rcvtimeo = listener->sk_rcvtimeo;
     child->sk_sndtimeo = listener->sk_sndtimeo;
+    child->sk_max_pacing_rate = listener->sk_max_pacing_rate;
+    child->sk_pacing_status = listener->sk_pacing_status;
     tp->nonagle = ltp->nonagle;
     tp->keepalive_time = ltp->keepalive_time;
     tp->keepalive_intvl = ltp->keepalive_intvl;

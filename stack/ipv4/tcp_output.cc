@@ -195,6 +195,97 @@ void tcp_queue_skb(sock* sk, pbuf_ptr skb) {
 
 // Splits skb so it carries `len` payload bytes; the rest goes to a new buffer
 // right after it (tcp_fragment). FIN moves to the tail part.
+// ------------------------------------------------------------- pacing
+//
+// TCP-internal pacing, Linux's earliest-departure-time model
+// (tcp_pacing_check, tcp_update_skb_after_send, tcp_update_pacing_rate):
+// with pacing on (SO_MAX_PACING_RATE, or a congestion control module that
+// asks for it), every data segment sent moves the earliest departure of the
+// next one by its length at sk_pacing_rate; the send loops stop while that
+// time lies ahead and the pacing timer resumes them then. Off (the default),
+// nothing here changes what is sent or when.
+
+namespace {
+
+bool tcp_needs_internal_pacing(const sock* sk) { return sk->sk_pacing_status == SK_PACING_NEEDED; }
+
+// After a data segment of `len` payload bytes left (first transmission or
+// retransmission). The first ten data segments of a connection are not
+// paced (as Linux: the initial window goes out at once). A departure later
+// than scheduled earns a credit of at most half a gap, so a late timer does
+// not lower the average rate, and never a burst.
+void tcp_update_skb_after_send(sock* sk, uint32_t len) {
+    tcp_sock* tp = tcp_sk(sk);
+    if (!tcp_needs_internal_pacing(sk)) {
+        return;
+    }
+    const nsec_t prior = tp->tcp_wstamp_ns;
+    tp->tcp_wstamp_ns = std::max(tp->tcp_wstamp_ns, sk->sk_net->now());
+    const uint64_t rate = sk->sk_pacing_rate;
+    if (rate == ~uint64_t(0) || rate == 0 || tp->data_segs_out < 10) {
+        return;
+    }
+    uint64_t len_ns = uint64_t(len) * NSEC_PER_SEC / rate;
+    const uint64_t credit = uint64_t(tp->tcp_wstamp_ns - prior);
+    len_ns -= std::min(len_ns / 2, credit);
+    tp->tcp_wstamp_ns += nsec_t(len_ns);
+}
+
+// The pacing timer (tcp_pace_kick -> tcp_tsq_write): retransmissions the
+// window allows first, then new data.
+void tcp_pacing_timer(void* arg) {
+    sock* sk = static_cast<sock*>(arg);
+    tcp_sock* tp = tcp_sk(sk);
+    switch (sk->sk_state) {
+    case TCP_ESTABLISHED:
+    case TCP_FIN_WAIT1:
+    case TCP_CLOSING:
+    case TCP_CLOSE_WAIT:
+    case TCP_LAST_ACK:
+        break;
+    default:
+        return;
+    }
+    if (tp->lost_out > tp->retrans_out && tp->snd_cwnd > tp->packets_in_flight()) {
+        tcp_xmit_retransmit_queue(sk);
+    }
+    tcp_write_xmit(sk, tp->nonagle);
+}
+
+}  // namespace
+
+// True while the next segment must wait for its departure time; the pacing
+// timer is then armed for it.
+bool tcp_pacing_check(sock* sk) {
+    tcp_sock* tp = tcp_sk(sk);
+    if (!tcp_needs_internal_pacing(sk) || tp->tcp_wstamp_ns <= sk->sk_net->now()) {
+        return false;
+    }
+    if (!tp->pacing_timer.pending()) {
+        tp->pacing_timer.fn = tcp_pacing_timer;
+        tp->pacing_timer.arg = sk;
+        sk->sk_net->hrtimers().start(&tp->pacing_timer, tp->tcp_wstamp_ns);
+    }
+    return true;
+}
+
+// sk_pacing_rate from cwnd, MSS and SRTT: 200% of the current rate in slow
+// start (below half of ssthresh), 120% after, capped by
+// SO_MAX_PACING_RATE. Kept current on every ACK whether or not the socket
+// paces (TCP_INFO reports it, as Linux).
+void tcp_update_pacing_rate(sock* sk) {
+    tcp_sock* tp = tcp_sk(sk);
+    const stack_sysctl& sys = sk->sk_net->sysctl();
+    // mss * ratio% * max(cwnd, packets_out) / (srtt_us / 8) * 1e6, in bytes/s.
+    uint64_t rate = uint64_t(tp->mss_cache) * ((1'000'000 / 100) << 3);
+    rate *= tp->snd_cwnd < tp->snd_ssthresh / 2 ? sys.pacing_ss_ratio : sys.pacing_ca_ratio;
+    rate *= std::max(tp->snd_cwnd, tp->packets_out);
+    if (tp->srtt_us != 0) {
+        rate /= tp->srtt_us;
+    }
+    sk->sk_pacing_rate = std::min(rate, sk->sk_max_pacing_rate);
+}
+
 static int tcp_fragment(sock* sk, pbuf* skb, uint32_t len) {
     tcp_sock* tp = tcp_sk(sk);
     if (len >= skb->len) {
@@ -338,6 +429,7 @@ static int tcp_transmit(sock* sk, pbuf* orig, seq32 seq, uint8_t flags) {
     ++net.counters().tcp_out_segs;
     if (payload > 0) {
         ++tp->data_segs_out;
+        tcp_update_skb_after_send(sk, uint32_t(payload));
         // tcp_event_data_sent: data sent within ato of the last data
         // received is a reply: the connection is interactive (pingpong, as
         // Linux with TCP_PINGPONG_THRESH 1), so the ACK of the next request
@@ -434,6 +526,9 @@ void tcp_write_xmit(sock* sk, int nonagle) {
     while (pbuf* skb = tp->send_head) {
         tcp_skb_cb* cb = TCP_SKB_CB(skb);
         if (tp->packets_in_flight() >= tp->snd_cwnd) {
+            break;
+        }
+        if (tcp_pacing_check(sk)) {
             break;
         }
         if (skb->len > mss) {
@@ -660,6 +755,9 @@ void tcp_xmit_retransmit_queue(sock* sk) {
         tcp_skb_cb* cb = TCP_SKB_CB(skb);
         if ((cb->sacked & (TCPCB_LOST | TCPCB_RETRANS | TCPCB_SACKED)) != TCPCB_LOST) {
             continue;
+        }
+        if (tcp_pacing_check(sk)) {
+            break;
         }
         if (tcp_retransmit_skb(sk, skb) < 0) {
             break;

@@ -147,6 +147,10 @@ struct tcp_sock : inet_connection_sock {
     nsec_t retrans_stamp = 0;   // first retransmission time of the head (R2 timing)
     uint32_t total_retrans = 0;
     uint32_t bytes_in_flight_limit = 0;
+    // --- pacing (Linux's earliest-departure-time model): when the next
+    // segment may leave, and the high-resolution timer that sends it then.
+    nsec_t tcp_wstamp_ns = 0;
+    timer_list pacing_timer;
 
     // --- timestamps/options
     tcp_options_received rx_opt;

@@ -113,6 +113,26 @@ int sock_setsockopt(sock* sk, int optname, const void* optval, unsigned optlen) 
         }
         return 0;
     }
+    if (optname == SO_MAX_PACING_RATE) {
+        // Bytes per second: an int (~0U = unlimited) or, when optlen
+        // allows, 64 bits (Linux). Any limit turns pacing on for good;
+        // lifting it later keeps pacing at the computed rate, as Linux.
+        if (optlen < sizeof(uint32_t)) {
+            return -EINVAL;
+        }
+        uint32_t v32;
+        std::memcpy(&v32, optval, sizeof(v32));
+        uint64_t rate = v32 == ~uint32_t(0) ? ~uint64_t(0) : v32;
+        if (optlen >= sizeof(uint64_t)) {
+            std::memcpy(&rate, optval, sizeof(rate));
+        }
+        if (rate != ~uint64_t(0) && sk->sk_pacing_status == SK_PACING_NONE) {
+            sk->sk_pacing_status = SK_PACING_NEEDED;
+        }
+        sk->sk_max_pacing_rate = rate;
+        sk->sk_pacing_rate = std::min(sk->sk_pacing_rate, rate);
+        return 0;
+    }
     int val = 0;
     if (int err = get_int(optval, optlen, &val); err < 0) {
         return err;
@@ -178,6 +198,19 @@ int sock_getsockopt(sock* sk, int optname, void* optval, unsigned* optlen) {
         linger l{sk->sock_flag(SOCK_LINGER) ? 1 : 0, int(sk->sk_lingertime / NSEC_PER_SEC)};
         const unsigned len = std::min<unsigned>(*optlen, sizeof(l));
         std::memcpy(optval, &l, len);
+        *optlen = len;
+        return 0;
+    }
+    case SO_MAX_PACING_RATE: {
+        // 64 bits when the buffer holds them, else clamped to 32 (Linux).
+        if (*optlen >= sizeof(uint64_t)) {
+            std::memcpy(optval, &sk->sk_max_pacing_rate, sizeof(uint64_t));
+            *optlen = sizeof(uint64_t);
+            return 0;
+        }
+        const uint32_t v32 = uint32_t(std::min<uint64_t>(sk->sk_max_pacing_rate, ~uint32_t(0)));
+        const unsigned len = std::min<unsigned>(*optlen, sizeof(v32));
+        std::memcpy(optval, &v32, len);
         *optlen = len;
         return 0;
     }
@@ -376,6 +409,8 @@ void fill_tcp_info(sock* sk, tcp_info* info) {
     info->tcpi_data_segs_out = tp->data_segs_out;
     info->tcpi_snd_wnd = tp->snd_wnd;
     info->tcpi_rcv_ooopack = tp->rcv_ooopack;
+    info->tcpi_pacing_rate = sk->sk_pacing_rate;
+    info->tcpi_max_pacing_rate = sk->sk_max_pacing_rate;
 }
 
 int tcp_getsockopt(sock* sk, int optname, void* optval, unsigned* optlen) {

@@ -313,6 +313,7 @@ void tcp_clear_xmit_timers(sock* sk) {
     w.del_timer(&icsk->icsk_retransmit_timer);
     w.del_timer(&icsk->icsk_delack_timer);
     w.del_timer(&icsk->sk_timer);
+    sk->sk_net->hrtimers().cancel(&tcp_sk(sk)->pacing_timer);
 }
 
 // RTO expiry (tcp_enter_loss): everything in flight is presumed lost; cwnd

@@ -205,3 +205,47 @@ TEST_CASE("sim: a peer that never reads closes its window, the sender probes, ot
     yc.close();
     ys.close();
 }
+
+TEST_CASE("sim lossy 10%: 4 MiB one way through 10% loss both ways, 5% reorder, 1% dup, 0.1% corruption") {
+    // The faults_bulk integration test's impairments, on a 50 us link:
+    // both data and ACKs are lost 10% of the time, so CUBIC's window stays
+    // at a few segments and lost retransmissions cost RTOs (the kernel's
+    // CUBIC sender behaves the same; see README, fault injection).
+    const char* v = std::getenv("DSHIM_LOSSY10_MIB");
+    const uint64_t size = uint64_t(v && std::atoi(v) > 0 ? std::atoi(v) : 4) << 20;
+    link_faults lf;
+    lf.loss = 0.10;
+    lf.reorder = 0.05;
+    lf.dup = 0.01;
+    lf.corrupt = 0.001;
+    lf.delay = 50 * NSEC_PER_USEC;
+    lf.bandwidth_bps = 1'000'000'000ull;
+    sim_wire_config wc;
+    wc.a_to_b = lf;
+    wc.b_to_a = lf;
+    wc.seed = 7;
+    wc.capture_frames = 0;
+    sim_pair p(wc);
+    usock c, s;
+    connect_pair(p, 9300, c, s);
+    stream_state up{&c, &s, size, 0x3c};
+    const nsec_t t0 = p.clk.now();
+    // Bound: measured 75.8 s of virtual time for 16 MiB (seed 7); 10 s per
+    // MiB is ~2x that, so an RTO storm or a stall fails it.
+    const nsec_t bound = nsec_t(size >> 20) * 10 * NSEC_PER_SEC;
+    const bool ok = run_streams(p, {&up}, bound);
+    const nsec_t vt = p.clk.now() - t0;
+    const auto& cb = p.b.counters();  // the client (sender) is on b
+    std::printf("sim lossy10 %llu MiB one way: virtual %.3f s, retrans %llu, timeouts %llu, fast retrans %llu, "
+                "lost retransmits %llu, loss probes %llu\n",
+                (unsigned long long)(size >> 20), double(vt) / 1e9, (unsigned long long)cb.tcp_retrans_segs,
+                (unsigned long long)cb.tcp_timeouts, (unsigned long long)cb.tcp_fast_retrans,
+                (unsigned long long)cb.tcp_lost_retransmits, (unsigned long long)cb.tcp_loss_probes);
+    REQUIRE(ok);
+    CHECK(up.mismatches == 0);
+    CHECK(up.received == size);
+    CHECK(cb.tcp_fast_retrans > 0);
+    CHECK(p.wire.stats(sim_dir::b_to_a).lost > 0);
+    c.close();
+    s.close();
+}
