@@ -1,7 +1,8 @@
 // The timing wheel (stack/core/timer.*): timers fire at their tick, in
 // order, once; far timers (beyond the 4096-tick horizon) wait in the
 // overflow list and still fire exactly on time across long clock jumps;
-// next_expiry() reports the earliest tick without scanning every timer.
+// next_expiry() reports the earliest tick without scanning every timer. The
+// nanosecond hrtimer queue (pacing) fires in order and never loops on a re-arm.
 #include <catch2/catch.hpp>
 
 #include <vector>
@@ -111,4 +112,67 @@ TEST_CASE("timer wheel: next_expiry with 40000 far timers is the earliest, and c
     CHECK(w.run(now) == 40000);
     CHECK(log.front().first == 0);
     CHECK(log.back().first == 39999);
+}
+
+namespace {
+
+struct rearm_rec {
+    timer_list t;
+    hrtimer_queue* q = nullptr;
+    nsec_t* now = nullptr;
+    int fired = 0;
+};
+
+void rearm_at_now(void* arg) {
+    auto* r = static_cast<rearm_rec*>(arg);
+    ++r->fired;
+    r->q->start(&r->t, *r->now);  // due again at once: must wait for the next run
+}
+
+}  // namespace
+
+TEST_CASE("hrtimer queue: nanosecond expiries fire in order (ties in arming order), re-arm and cancel") {
+    nsec_t now = NSEC_PER_SEC;
+    hrtimer_queue q;
+    CHECK(q.next_expiry() == TIME_NEVER);
+    std::vector<std::pair<int, nsec_t>> log;
+    std::vector<rec> recs = make_recs(5, log, now);
+    // Armed out of order; 2 and 3 share an expiry.
+    q.start(&recs[0].t, now + 12'345);
+    q.start(&recs[1].t, now + 500);
+    q.start(&recs[2].t, now + 7'000);
+    q.start(&recs[3].t, now + 7'000);
+    q.start(&recs[4].t, now + 1);
+    CHECK(q.next_expiry() == now + 1);
+    // Re-arming moves a timer; cancelling removes it.
+    q.start(&recs[4].t, now + 20'000);
+    q.cancel(&recs[1].t);
+    CHECK_FALSE(recs[1].t.pending());
+    CHECK(q.next_expiry() == now + 7'000);
+    now += 6'999;
+    CHECK(q.run(now) == 0);
+    now += 1;
+    CHECK(q.run(now) == 2);
+    now += 20'000;
+    CHECK(q.run(now) == 2);
+    REQUIRE(log.size() == 4);
+    CHECK(log[0].first == 2);
+    CHECK(log[1].first == 3);
+    CHECK(log[2].first == 0);
+    CHECK(log[3].first == 4);
+    CHECK(q.next_expiry() == TIME_NEVER);
+
+    // A handler re-arming its timer at `now` does not loop within one run.
+    rearm_rec r;
+    r.q = &q;
+    r.now = &now;
+    r.t.fn = rearm_at_now;
+    r.t.arg = &r;
+    q.start(&r.t, now);
+    CHECK(q.run(now) == 1);
+    CHECK(r.fired == 1);
+    CHECK(q.run(now) == 1);
+    CHECK(r.fired == 2);
+    q.cancel(&r.t);
+    CHECK(q.next_expiry() == TIME_NEVER);
 }
