@@ -111,7 +111,7 @@ config config::load() {
                                        "DSHIM_EAL",  "DSHIM_SPIN_US", "DSHIM_LOG", "DSHIM_PCAP",
                                        "DSHIM_EXIT_LINGER_S", "DSHIM_HUGEPAGES", "DSHIM_MBUFS",
                                        "DSHIM_POLL_KERNEL_US", "DSHIM_DPDK_LIB", "DSHIM_FAULTS",
-                                       "DSHIM_EXIT_STATS"};
+                                       "DSHIM_EXIT_STATS", "DSHIM_TCP_CONGESTION"};
     for (const char* k : keys) {
         if (const char* v = std::getenv(k)) {
             kv[k] = v;
@@ -185,6 +185,12 @@ config config::load() {
         if (!parse_u64(*v, c.spin_us) || c.spin_us > 10'000'000) {
             bad("DSHIM_SPIN_US", *v, "expected microseconds 0..10000000");
         }
+    }
+    if (auto* v = get("DSHIM_TCP_CONGESTION")) {
+        if (*v != "cubic" && *v != "reno" && *v != "newreno" && *v != "bbr") {
+            bad("DSHIM_TCP_CONGESTION", *v, "expected cubic, reno or bbr");
+        }
+        c.tcp_congestion = *v;
     }
     if (auto* v = get("DSHIM_PCAP")) {
         if (v->empty()) {

@@ -24,6 +24,7 @@ struct config {
     std::string dpdk_lib;      // DSHIM_DPDK_LIB: path of libdshim_dpdk.so (default: beside libdshim.so)
     bool exit_stats = false;   // DSHIM_EXIT_STATS=1: print `dshim stat` to stderr at exit
     std::string faults;        // DSHIM_FAULTS: fault injection spec (validated; dpdk_port/fault_spec.hh)
+    std::string tcp_congestion = "cubic";  // DSHIM_TCP_CONGESTION: default for new sockets
     bool enabled = false;      // DSHIM_PORT and DSHIM_IP given: accelerate
 
     // Reads the environment (and DSHIM_CONF). On a bad value, prints one

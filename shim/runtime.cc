@@ -438,6 +438,9 @@ stack* runtime_stack(int* err) {
     sc.prefix_len = g_cfg.prefix_len;
     sc.gateway = g_cfg.gw;
     auto* net = new stack(*g_port.dev, *g_port.pool, *g_port.clock, sc);
+    // net.ipv4.tcp_congestion_control (validated by config::load).
+    std::snprintf(net->sysctl().congestion_control, sizeof(net->sysctl().congestion_control), "%s",
+                  g_cfg.tcp_congestion.c_str());
     g_fast_clock_off = mono_now() - g_port.clock->now();
     g_fast_clock.store(g_port.clock, std::memory_order_release);
     g_stack.store(net, std::memory_order_release);

@@ -8,9 +8,10 @@
 namespace dshim {
 
 struct tcp_sock;
+struct rate_sample;
 
 // Congestion control (struct tcp_congestion_ops): behind a table so NewReno
-// and CUBIC are interchangeable per socket.
+// CUBIC and BBR are interchangeable per socket.
 struct tcp_congestion_ops {
     const char* name;
     void (*init)(tcp_sock* tp);
@@ -22,6 +23,12 @@ struct tcp_congestion_ops {
     void (*set_state)(tcp_sock* tp, uint8_t new_state);
     // Restores cwnd after a spurious loss indication (may be null).
     uint32_t (*undo_cwnd)(tcp_sock* tp);
+    // A module that models the path sets cwnd and the pacing rate itself
+    // from each ACK's delivery-rate sample (may be null; when set, neither
+    // cong_avoid nor PRR's reduction nor the generic pacing rate is used).
+    void (*cong_control)(tcp_sock* tp, const rate_sample* rs);
+    // Send buffer in cwnds' worth of segments (Linux's sndbuf_expand; 0 = 2).
+    uint8_t sndbuf_expand = 0;
 };
 
 // icsk_ca_state values (enum tcp_ca_state)

@@ -409,6 +409,7 @@ static long tcp_sendmsg(sock* sk, const msghdr* msg, size_t size, int flags) {
     if (sk->sk_shutdown & SEND_SHUTDOWN) {
         return -EPIPE;
     }
+    tcp_rate_check_app_limited(sk);  // is the sender application-limited?
     const uint32_t mss = tcp_current_mss(sk);
     long copied = 0;
     size_t iov_i = 0, iov_off = 0;

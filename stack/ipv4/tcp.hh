@@ -14,6 +14,7 @@ struct tcp_timewait_sock;
 extern const proto tcp_prot;
 extern const tcp_congestion_ops tcp_reno;
 extern const tcp_congestion_ops tcp_cubic;
+extern const tcp_congestion_ops tcp_bbr_cong_ops;
 
 // Maximum segment lifetime stuff and fixed protocol constants.
 #ifndef TCP_MSS_DEFAULT  // <linux/tcp.h> defines the same value as a macro
@@ -108,12 +109,23 @@ void tcp_init_transfer(sock* sk);
 void tcp_enter_quickack_mode(sock* sk, unsigned max_quickacks);
 void tcp_fin(sock* sk);
 
+// --- tcp_rate.cc: delivery-rate samples (for BBR)
+void tcp_rate_skb_sent(sock* sk, pbuf* skb);
+void tcp_rate_skb_delivered(sock* sk, pbuf* skb, rate_sample* rs, bool sacking);
+void tcp_rate_gen(sock* sk, uint32_t delivered, uint32_t lost, rate_sample* rs);
+void tcp_rate_check_app_limited(sock* sk);
+// The congestion control module sets cwnd itself (BBR): PRR, cong_avoid and
+// the fixed recovery windows stand aside.
+inline bool tcp_ca_controls_cwnd(const tcp_sock* tp) {
+    return tp->icsk_ca_ops != nullptr && tp->icsk_ca_ops->cong_control != nullptr;
+}
+
 // --- tcp_recovery.cc: SACK scoreboard, RACK-TLP, PRR, undo
 struct tcp_sack_result {
     uint32_t newly_sacked = 0;  // segments newly marked TCPCB_SACKED
     bool dsack = false;         // the first block was a D-SACK (RFC 2883)
 };
-tcp_sack_result tcp_sacktag_write_queue(sock* sk, const wire::tcp_repr& th);
+tcp_sack_result tcp_sacktag_write_queue(sock* sk, const wire::tcp_repr& th, rate_sample* rs);
 void tcp_sack_mark_lost(sock* sk);
 void tcp_rack_advance(tcp_sock* tp, uint8_t sacked, seq32 end_seq, nsec_t xmit_time);
 nsec_t tcp_rack_detect_loss(sock* sk);

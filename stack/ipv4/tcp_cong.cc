@@ -82,6 +82,9 @@ const tcp_congestion_ops* tcp_ca_find(const char* name) {
     if (std::strcmp(name, "cubic") == 0) {
         return &tcp_cubic;
     }
+    if (std::strcmp(name, "bbr") == 0) {
+        return &tcp_bbr_cong_ops;
+    }
     return nullptr;
 }
 

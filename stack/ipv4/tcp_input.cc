@@ -150,6 +150,7 @@ void tcp_mark_head_lost(sock* sk) {
     if (!(cb->sacked & TCPCB_LOST)) {
         cb->sacked |= TCPCB_LOST;
         ++tp->lost_out;
+        ++tp->lost;
     }
     // NewReno retransmits the head again on a partial ACK even if it was
     // retransmitted before.
@@ -172,7 +173,9 @@ void tcp_enter_recovery(sock* sk) {
     tp->undo_marker = tp->snd_una;
     // The duplicate ACKs (sacked_out) already count as having left the
     // network, which gives the "ssthresh + 3*SMSS" inflation.
-    tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+    if (!tcp_ca_controls_cwnd(tp)) {
+        tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+    }
     tp->snd_cwnd_cnt = 0;
     tcp_set_ca_state(sk, TCP_CA_Recovery);
     tcp_mark_head_lost(sk);
@@ -219,7 +222,9 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
     if (tp->icsk_ca_state == TCP_CA_CWR) {
         // ECN reduction (RFC 3168 §6.1.2) spread by PRR over one window.
         if (!before(tp->snd_una, tp->high_seq)) {
-            tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+            if (!tcp_ca_controls_cwnd(tp)) {
+                tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+            }
             tcp_set_ca_state(sk, TCP_CA_Open);
         } else {
             tcp_cwnd_reduction(sk, acked_pkts + (is_dupack ? 1 : 0), false, (flag & FLAG_SND_UNA_ADVANCED) != 0,
@@ -231,7 +236,9 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
         if (!before(tp->snd_una, tp->high_seq)) {
             // Full ACK (RFC 6582 §3.2 step 3): leave recovery with
             // cwnd = ssthresh (option 2, Linux's tcp_end_cwnd_reduction).
-            tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+            if (!tcp_ca_controls_cwnd(tp)) {
+                tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
+            }
             tp->snd_cwnd_cnt = 0;
             tp->sacked_out = 0;
             tcp_set_ca_state(sk, TCP_CA_Open);
@@ -276,7 +283,7 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
 // Removes fully acknowledged segments from the write queue, takes an RTT
 // sample (Karn's rule: never from a retransmitted segment, RFC 6298 §3)
 // and returns how many segments left. (tcp_clean_rtx_queue)
-uint32_t tcp_clean_rtx_queue(sock* sk, unsigned* flag) {
+uint32_t tcp_clean_rtx_queue(sock* sk, unsigned* flag, rate_sample* rs) {
     tcp_sock* tp = tcp_sk(sk);
     stack& net = *sk->sk_net;
     const nsec_t now = net.now();
@@ -290,6 +297,7 @@ uint32_t tcp_clean_rtx_queue(sock* sk, unsigned* flag) {
         if (after(cb->end_seq, tp->snd_una)) {
             break;  // partially acknowledged: trimmed when retransmitted
         }
+        tcp_rate_skb_delivered(sk, skb, rs, false);
         if (cb->sacked & TCPCB_RETRANS) {
             --tp->retrans_out;
         }
@@ -333,9 +341,12 @@ uint32_t tcp_clean_rtx_queue(sock* sk, unsigned* flag) {
         rtt_us = long((now - seq_rtt_sent) / NSEC_PER_USEC);
     } else if (tp->rx_opt.saw_tstamp && tp->rx_opt.rcv_tsecr != 0) {
         // RFC 7323 §4.1: timestamps give a sample even for retransmissions.
+        // A 1 ms clock: an echo of the current tick is under 1 ms, counted
+        // as 1 ms (Linux's tcp_rtt_tsopt_us), never as 0, which would
+        // pull the minimum RTT (RACK's reordering window, BBR) to nothing.
         const uint32_t delta_ms = tcp_time_stamp(tp) - tp->rx_opt.rcv_tsecr;
         if (delta_ms < 0x7fffffff) {
-            rtt_us = long(delta_ms) * 1000;
+            rtt_us = long(std::max<uint32_t>(delta_ms, 1)) * 1000;
         }
     }
     if (rtt_us >= 0) {
@@ -377,7 +388,8 @@ void tcp_sndbuf_expand(sock* sk) {
         return;
     }
     const int per_mss = int(tp->mss_cache) + int(MAX_HEADER) + 256;  // payload + overhead
-    const int want = int(std::max<uint32_t>(tp->snd_cwnd, 10)) * 2 * per_mss;
+    const int factor = tp->icsk_ca_ops && tp->icsk_ca_ops->sndbuf_expand ? tp->icsk_ca_ops->sndbuf_expand : 2;
+    const int want = int(std::max<uint32_t>(tp->snd_cwnd, 10)) * factor * per_mss;
     if (want > sk->sk_sndbuf) {
         sk->sk_sndbuf = std::min(want, sk->sk_net->sysctl().wmem_max);
     }
@@ -407,7 +419,8 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
         // blocks (a reordered ACK) still inform the scoreboard, as in Linux.
         if (tp->rx_opt.sack_ok && th.opt.num_sacks != 0 && tp->packets_out != 0) {
             const uint32_t prior_delivered = tp->delivered;
-            const tcp_sack_result sr = tcp_sacktag_write_queue(sk, th);
+            rate_sample rs;  // recorded on the segments; no sample from an old ACK (Linux)
+            const tcp_sack_result sr = tcp_sacktag_write_queue(sk, th, &rs);
             if (sr.newly_sacked != 0 || sr.dsack) {
                 tcp_sack_fastretrans_alert(sk, tp->delivered - prior_delivered, false, sr.dsack);
             }
@@ -444,22 +457,26 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
 
     const uint32_t prior_packets = tp->packets_out;
     const uint32_t prior_delivered = tp->delivered;
+    const uint32_t prior_lost = tp->lost;
+    rate_sample rs;
+    rs.prior_in_flight = tp->packets_in_flight();
     uint32_t acked = 0;
     tcp_sack_result sr;
     if (tp->rx_opt.sack_ok && th.opt.num_sacks != 0) {
         // RFC 2018 blocks update the scoreboard before the cumulative ACK
         // removes what it covers (tcp_sacktag_write_queue).
-        sr = tcp_sacktag_write_queue(sk, th);
+        sr = tcp_sacktag_write_queue(sk, th, &rs);
     }
     if (prior_packets != 0 && (flag & FLAG_SND_UNA_ADVANCED)) {
-        acked = tcp_clean_rtx_queue(sk, &flag);
+        acked = tcp_clean_rtx_queue(sk, &flag, &rs);
     }
     // RFC 5681 §2 duplicate ACK: data outstanding, no data, no window
     // change, no new data acked, not SYN/FIN.
     const bool is_dupack = prior_packets != 0 && !(flag & (FLAG_SND_UNA_ADVANCED | FLAG_DATA)) &&
                            nwin == prior_wnd && !(th.flags & (TCPF_SYN | TCPF_FIN));
     if (prior_packets != 0) {
-        if (acked > 0 && tp->icsk_ca_state != TCP_CA_Recovery && tp->icsk_ca_state != TCP_CA_CWR) {
+        if (acked > 0 && tp->icsk_ca_state != TCP_CA_Recovery && tp->icsk_ca_state != TCP_CA_CWR &&
+            !tcp_ca_controls_cwnd(tp)) {
             tp->icsk_ca_ops->cong_avoid(tp, acked);
         }
         tcp_process_tlp_ack(sk, ack, sr.dsack, (flag & FLAG_SND_UNA_ADVANCED) != 0, sr.newly_sacked != 0);
@@ -488,7 +505,15 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
         tcp_sack_fastretrans_alert(sk, 0, false, true);
     }
     if (prior_packets != 0) {
-        tcp_update_pacing_rate(sk);  // after cwnd settled (tcp_cong_control)
+        // tcp_cong_control, after loss detection settled: a path-modelling
+        // module takes the ACK's rate sample; the others get the pacing
+        // rate recomputed from cwnd.
+        tcp_rate_gen(sk, tp->delivered - prior_delivered, tp->lost - prior_lost, &rs);
+        if (tcp_ca_controls_cwnd(tp)) {
+            tp->icsk_ca_ops->cong_control(tp, &rs);
+        } else {
+            tcp_update_pacing_rate(sk);
+        }
     }
     if (acked > 0) {
         tcp_sndbuf_expand(sk);
@@ -1006,7 +1031,7 @@ void tcp_rcv_synsent_state_process(sock* sk, pbuf_ptr skb, const wire::tcp_repr&
         tp->snd_wl2 = th.ack;
         tp->snd_una = th.ack;
         unsigned flag = 0;
-        (void)tcp_clean_rtx_queue(sk, &flag);
+        (void)tcp_clean_rtx_queue(sk, &flag, nullptr);
         // The SYN is acknowledged: stop its retransmission timer (RFC 6298
         // (5.2)), so the first data gets a fresh RTO.
         tcp_rearm_rto(sk);
@@ -1068,7 +1093,9 @@ void tcp_init_transfer(sock* sk) {
     tp->rcv_tstamp = net.now();
     tp->icsk_ack.lrcvtime = net.now();
     tcp_init_congestion_control(sk);
-    tcp_update_pacing_rate(sk);
+    if (!tcp_ca_controls_cwnd(tp)) {
+        tcp_update_pacing_rate(sk);
+    }
     tcp_sndbuf_expand(sk);
     tp->rcvq_space = std::min<uint32_t>(tp->rcv_wnd, 10 * uint32_t(tp->advmss));  // tcp_init_buffer_space
     tp->rcvq_seq = tp->copied_seq;

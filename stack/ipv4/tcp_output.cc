@@ -491,10 +491,8 @@ static void tcp_event_new_data_sent(sock* sk, pbuf* skb) {
     tcp_sock* tp = tcp_sk(sk);
     tcp_skb_cb* cb = TCP_SKB_CB(skb);
     const nsec_t now = sk->sk_net->now();
+    tcp_rate_skb_sent(sk, skb);  // before packets_out counts it
     cb->when = now;
-    if (cb->first_tx == 0) {
-        cb->first_tx = now;
-    }
     tp->send_head = skb->next;
     tp->snd_nxt = cb->end_seq;
     ++tp->packets_out;
@@ -733,6 +731,7 @@ int tcp_retransmit_skb(sock* sk, pbuf* skb) {
     if (tp->icsk_ca_state == TCP_CA_Recovery || tp->icsk_ca_state == TCP_CA_CWR) {
         ++tp->prr_out;
     }
+    tcp_rate_skb_sent(sk, skb);
     cb->sacked |= TCPCB_RETRANS | TCPCB_EVER_RETRANS;
     ++cb->retrans;
     cb->when = net.now();

@@ -35,6 +35,7 @@ void tcp_mark_skb_lost(sock* sk, pbuf* skb) {
     if (!(cb->sacked & TCPCB_LOST)) {
         cb->sacked |= TCPCB_LOST;
         ++tp->lost_out;
+        ++tp->lost;
     }
 }
 
@@ -121,6 +122,7 @@ void tcp_sack_mark_lost(sock* sk) {
         if (!(cb->sacked & (TCPCB_LOST | TCPCB_RETRANS))) {
             cb->sacked |= TCPCB_LOST;
             ++tp->lost_out;
+            ++tp->lost;
         }
     }
 }
@@ -133,7 +135,7 @@ void tcp_dsack_set(tcp_sock* tp, seq32 seq, seq32 end_seq) {
     tp->duplicate_sack = {seq, end_seq};
 }
 
-tcp_sack_result tcp_sacktag_write_queue(sock* sk, const wire::tcp_repr& th) {
+tcp_sack_result tcp_sacktag_write_queue(sock* sk, const wire::tcp_repr& th, rate_sample* rs) {
     tcp_sock* tp = tcp_sk(sk);
     stack& net = *sk->sk_net;
     tcp_sack_result res;
@@ -230,6 +232,7 @@ tcp_sack_result tcp_sacktag_write_queue(sock* sk, const wire::tcp_repr& th) {
         if (!covered || (cb->sacked & TCPCB_SACKED)) {
             continue;
         }
+        tcp_rate_skb_delivered(sk, skb, rs, true);
         if (cb->sacked & TCPCB_RETRANS) {
             cb->sacked &= uint8_t(~TCPCB_RETRANS);
             --tp->retrans_out;
@@ -319,7 +322,7 @@ void tcp_init_undo(tcp_sock* tp) {
 void tcp_cwnd_reduction(sock* sk, uint32_t newly_acked_sacked, bool newly_lost, bool snd_una_advanced,
                         bool fast_rexmit) {
     tcp_sock* tp = tcp_sk(sk);
-    if (newly_acked_sacked == 0 && !fast_rexmit) {
+    if ((newly_acked_sacked == 0 && !fast_rexmit) || tcp_ca_controls_cwnd(tp)) {
         return;
     }
     const int in_flight = int(tp->packets_in_flight());
@@ -344,7 +347,7 @@ void tcp_cwnd_reduction(sock* sk, uint32_t newly_acked_sacked, bool newly_lost, 
 namespace {
 
 void tcp_end_cwnd_reduction(tcp_sock* tp) {
-    if (tp->snd_ssthresh < 0x7fffffff) {
+    if (tp->snd_ssthresh < 0x7fffffff && !tcp_ca_controls_cwnd(tp)) {
         tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
         tp->snd_cwnd_cnt = 0;
     }

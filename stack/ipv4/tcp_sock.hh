@@ -23,9 +23,16 @@ struct tcp_skb_cb {
     uint8_t tcp_flags;    // flags to send / as received
     uint8_t sacked;       // TCPCB_* (retransmitted, lost, sacked)
     uint16_t retrans;     // times retransmitted
+    // Delivery-rate sampling state at the last transmission (Linux's
+    // tcp_skb_cb.tx, tcp_rate.c): tp->delivered then, and the send and
+    // delivery times of the flight it went out in (delivered_mstamp is
+    // cleared once the segment was SACKed, so it counts once).
+    uint32_t tx_delivered;
     nsec_t when;          // last transmit time (0 = never sent)
-    nsec_t first_tx;      // first transmit time
+    nsec_t tx_first_tx_mstamp;
+    nsec_t tx_delivered_mstamp;
 };
+static_assert(sizeof(tcp_skb_cb) <= 48, "tcp_skb_cb must fit pbuf::cb");
 
 inline tcp_skb_cb* TCP_SKB_CB(pbuf* p) { return p->cb_as<tcp_skb_cb>(); }
 
@@ -34,6 +41,25 @@ enum : uint8_t {
     TCPCB_LOST = 2,       // marked lost, to be retransmitted
     TCPCB_SACKED = 4,     // covered by a SACK block from the peer
     TCPCB_EVER_RETRANS = 8,
+    TCPCB_APP_LIMITED = 16,  // rate sampling: sent while the application was the limit
+};
+
+// A delivery-rate sample (Linux's struct rate_sample, tcp_rate.c), made
+// from one ACK: how much was delivered over which interval, for congestion
+// control modules that model the path (BBR).
+struct rate_sample {
+    nsec_t prior_mstamp = 0;      // delivered_mstamp of the flight's start (0 = no sample)
+    uint32_t prior_delivered = 0; // tp->delivered then
+    int32_t delivered = 0;        // segments delivered over the interval (-1 = invalid)
+    int64_t interval_us = -1;     // the interval (max of send and ACK spans), -1 = invalid
+    int64_t rtt_us = -1;          // RTT of the most recently sent segment this ACK delivered
+    uint32_t acked_sacked = 0;    // segments this ACK newly acked or SACKed
+    uint32_t prior_in_flight = 0; // packets in flight before this ACK
+    int32_t losses = 0;           // segments newly marked lost by this ACK
+    nsec_t last_tx = 0;           // send time of the most recently sent delivered segment
+    seq32 last_end_seq;
+    bool is_app_limited = false;  // the sample may understate the path's rate
+    bool is_retrans = false;      // the sample comes from a retransmission
 };
 
 // tp->ecn_flags (RFC 3168)
@@ -144,6 +170,16 @@ struct tcp_sock : inet_connection_sock {
     uint32_t undo_retrans = 0;  // retransmissions not (yet) proven spurious by D-SACK
     bool undo_armed = false;    // undo_marker is set: this episode may still be undone
     uint32_t delivered = 0;     // segments delivered (cumulatively ACKed or SACKed)
+    // Delivery-rate sampling (tcp_rate.cc): when `delivered` last grew, when
+    // the current flight began, and until which delivered count samples are
+    // application-limited (0 = not).
+    nsec_t delivered_mstamp = 0;
+    nsec_t first_tx_mstamp = 0;
+    uint32_t app_limited = 0;
+    uint32_t lost = 0;          // segments ever marked lost (rs->losses comes from its growth)
+    uint32_t rate_delivered = 0;    // the best recent rate sample (TCP_INFO delivery rate)
+    uint32_t rate_interval_us = 0;
+    bool rate_app_limited = false;
     nsec_t retrans_stamp = 0;   // first retransmission time of the head (R2 timing)
     uint32_t total_retrans = 0;
     uint32_t bytes_in_flight_limit = 0;

@@ -410,6 +410,12 @@ void fill_tcp_info(sock* sk, tcp_info* info) {
     info->tcpi_snd_wnd = tp->snd_wnd;
     info->tcpi_rcv_ooopack = tp->rcv_ooopack;
     info->tcpi_pacing_rate = sk->sk_pacing_rate;
+    // The best recent delivery-rate sample (tcp_compute_delivery_rate).
+    if (tp->rate_delivered != 0 && tp->rate_interval_us != 0) {
+        info->tcpi_delivery_rate = uint64_t(tp->rate_delivered) * tp->mss_cache * 1'000'000 / tp->rate_interval_us;
+    }
+    info->tcpi_delivery_rate_app_limited = tp->rate_app_limited ? 1 : 0;
+    info->tcpi_delivered = tp->delivered;
     info->tcpi_max_pacing_rate = sk->sk_max_pacing_rate;
 }
 

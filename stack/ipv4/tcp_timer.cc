@@ -350,6 +350,7 @@ void tcp_enter_loss(sock* sk) {
         cb->sacked &= uint8_t(~TCPCB_SACKED);
         cb->sacked |= TCPCB_LOST;
         ++tp->lost_out;
+        ++tp->lost;
     }
     tp->high_seq = tp->snd_nxt;
     if (tp->icsk_ca_ops && tp->icsk_ca_ops->set_state) {

@@ -216,6 +216,7 @@ bad_config DSHIM_MAC "DSHIM_MAC=zz" DSHIM_MAC=zz
 bad_config DSHIM_GW "DSHIM_GW=1.2.3" DSHIM_GW=1.2.3
 bad_config DSHIM_SPIN_US "DSHIM_SPIN_US=-5" DSHIM_SPIN_US=-5
 bad_config DSHIM_LOG "DSHIM_LOG=9" DSHIM_LOG=9
+bad_config DSHIM_TCP_CONGESTION "DSHIM_TCP_CONGESTION=vegas" DSHIM_TCP_CONGESTION=vegas
 printf 'DSHIM_IP=198.18.0.2/24\nDSHIM_NO_SUCH_KEY=1\n' >"$WORK/bad.conf"
 bad_config DSHIM_NO_SUCH_KEY "unknown key in DSHIM_CONF" DSHIM_CONF="$WORK/bad.conf"
 bad_config DSHIM_CONF "missing DSHIM_CONF file" DSHIM_CONF="$WORK/no-such.conf"

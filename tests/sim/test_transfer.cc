@@ -2,6 +2,12 @@
 // layer 4): byte-exact delivery on a clean and on an impaired link.
 #include "sim/transfer.hh"
 
+// After our headers (as stack/ipv4/tcp_sockopt.cc): <linux/socket.h>
+// defines SOCK_*BUF_LOCK macros that shadow sock_flags.
+#include <linux/tcp.h>
+#undef SOCK_SNDBUF_LOCK
+#undef SOCK_RCVBUF_LOCK
+
 using namespace dshim;
 using namespace dshim::test;
 
@@ -98,6 +104,16 @@ nsec_t paced_transfer(uint64_t rate, double loss, uint64_t* retrans = nullptr) {
     const nsec_t took = p.clk.now() - t0;
     CHECK(st.mismatches == 0);
     CHECK(st.received == st.total);
+    if (rate != 0 && loss == 0) {
+        // The delivery-rate estimator (TCP_INFO) sees the paced rate.
+        tcp_info ti{};
+        unsigned len = sizeof(ti);
+        REQUIRE(c.s->ops->getsockopt(c.s, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0);
+        INFO("tcpi_delivery_rate " << ti.tcpi_delivery_rate);
+        CHECK(double(ti.tcpi_delivery_rate) >= 0.9 * double(rate));
+        CHECK(double(ti.tcpi_delivery_rate) <= 1.1 * double(rate));
+        CHECK(ti.tcpi_delivered >= (4u << 20) / 1460);  // every segment counted once
+    }
     if (retrans) {
         *retrans = p.b.counters().tcp_retrans_segs;
     }
