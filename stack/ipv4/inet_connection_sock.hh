@@ -89,6 +89,9 @@ struct inet_connection_sock : inet_sock {
     // the count still in SYN_RECV (the SYN queue).
     list_head icsk_accept_queue;
     uint32_t icsk_syn_queue_len = 0;
+    // When the last SYN cookie went out (Linux's synq overflow stamp): an ACK
+    // is checked as a cookie only within two minutes of it.
+    nsec_t icsk_synq_last_overflow = 0;
     // Child: its listener while in SYN_RECV or the accept queue.
     inet_connection_sock* icsk_parent = nullptr;
     list_head icsk_accept_node;        // in the parent's accept queue or child list

@@ -48,6 +48,7 @@ uint32_t cookie_v4_hash_seq(stack& net, uint32_t saddr, uint32_t daddr, uint16_t
 void tcp_syn_cookie_send(sock* listener, const wire::ipv4_repr& iph, const wire::tcp_repr& th) {
     stack& net = *listener->sk_net;
     const stack_sysctl& sys = net.sysctl();
+    inet_csk(listener)->icsk_synq_last_overflow = net.now();  // tcp_synq_overflow
     // The largest table MSS not above the peer's (cookie_v4_init_sequence).
     const uint16_t peer_mss = th.opt.has_mss && th.opt.mss != 0 ? th.opt.mss : TCP_MSS_DEFAULT;
     uint32_t idx = 0;
@@ -109,6 +110,14 @@ bool cookie_v4_check(sock* listener, pbuf_ptr& skb, const wire::ipv4_repr& iph, 
     stack& net = *listener->sk_net;
     const stack_sysctl& sys = net.sysctl();
     if (sys.syncookies == 0 || (th.flags & wire::TCPF_RST)) {
+        return false;
+    }
+    // tcp_synq_no_recent_overflow: no cookie went out in the last two
+    // minutes (a cookie's lifetime), so this ACK cannot carry one: it is a
+    // stray ACK, answered by a RST as without cookies, and not counted as
+    // a failed cookie.
+    const nsec_t last = inet_csk(listener)->icsk_synq_last_overflow;
+    if (last == 0 || net.now() - last > syncookie_valid) {
         return false;
     }
     const uint32_t cookie = th.ack.v - 1;

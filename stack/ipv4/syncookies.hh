@@ -24,6 +24,8 @@ struct syncookie_opts {
 inline constexpr uint16_t syncookie_msstab[4] = {536, 1300, 1440, 1460};
 inline constexpr uint32_t syncookie_period_sec = 64;  // Linux: 60 s; ours a power of two
 inline constexpr uint32_t syncookie_max_age = 2;       // current and previous counter
+// How long after the last cookie sent an ACK may still carry one.
+inline constexpr nsec_t syncookie_valid = nsec_t(syncookie_max_age * syncookie_period_sec + 1) * NSEC_PER_SEC;
 
 uint32_t secure_tcp_cookie_hash(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
                                 uint32_t count, unsigned c);

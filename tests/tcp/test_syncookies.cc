@@ -182,6 +182,32 @@ TEST_CASE("syncookies: forged and stale cookies get a RST and count as failed", 
     l.close();
 }
 
+TEST_CASE("syncookies: an ACK is checked as a cookie only within two minutes of the last cookie sent", "[syncookies]") {
+    // Linux's tcp_synq_no_recent_overflow: a stray ACK to a listener that
+    // sent no cookie lately is answered by a RST and is not a failed cookie.
+    tcp_fixture f;
+    usock l = make_listener(f, 4);
+    f.inject(seg(2100, LPORT, 100, 12345, TCPF_ACK));
+    f.expect_tcp(TCPF_RST);
+    CHECK(f.net.counters().tcp_syncookies_failed == 0);
+    // After a cookie went out, a wrong ACK is a failed cookie...
+    fill_syn_queue(f, l);
+    f.inject(syn_with_mss(2101, 4242, 1460));
+    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+    CHECK(f.net.counters().tcp_syncookies_sent == 1);
+    f.inject(seg(2102, LPORT, 100, sa.tcp.seq.v + 7, TCPF_ACK));
+    f.expect_tcp(TCPF_RST);
+    CHECK(f.net.counters().tcp_syncookies_failed == 1);
+    // ...for two cookie periods and a second; then stray again.
+    wait_s(f, 2 * syncookie_period_sec + 2);
+    f.inject_raw(make_arp_request(PEER_MAC, PEER_IP, LOCAL_IP));  // the neighbour entry aged out
+    f.dev.clear_tx();
+    f.inject(seg(2103, LPORT, 100, sa.tcp.seq.v + 7, TCPF_ACK));
+    f.expect_tcp(TCPF_RST);
+    CHECK(f.net.counters().tcp_syncookies_failed == 1);
+    l.close();
+}
+
 TEST_CASE("syncookies=0: a full SYN queue drops the SYN", "[syncookies]") {
     tcp_fixture f;
     f.net.sysctl().syncookies = 0;
