@@ -216,6 +216,15 @@ void op_detach(dshim_port* p) noexcept {
     p->clock = nullptr;
 }
 
+void op_exit_files(dshim_port* p) noexcept {
+    port_ctx* c = ctx_of(p);
+    if (c == nullptr || c->forked) {
+        return;
+    }
+    c->lock.unlink_held();
+    remove_tree(c->eal.runtime_dir());
+}
+
 struct attach_job {
     const dshim_port_config* cfg;
     dshim_port* out;
@@ -395,6 +404,7 @@ extern "C" __attribute__((visibility("default"))) int dshim_dpdk_attach(const ds
     out->fork_child = op_fork_child;
     out->signal_owner = op_signal_owner;
     out->detach = op_detach;
+    out->exit_files = op_exit_files;
     out->impl = c;
     out->eal_init_seconds = job.eal_seconds;
     out->pool_seconds = job.pool_seconds;

@@ -1260,6 +1260,21 @@ int eventfd(unsigned int v, int flags) {
     return libc.eventfd(v, flags);
 }
 
+// _exit skips the atexit handler that detaches the port (exit_linger): the
+// kernel releases the lock with the fd, but the lock file, the stat socket
+// and the EAL runtime directory would stay behind. exit() calls glibc's
+// internal _exit, not this one.
+[[noreturn]] void _exit(int status) {
+    libc_resolve();
+    runtime_exit_files();
+    libc._exit(status);
+    __builtin_unreachable();
+}
+
+[[noreturn]] void _Exit(int status) noexcept {
+    _exit(status);
+}
+
 pid_t vfork(void) {
     // A vfork child shares our memory: it must never run dshim code that
     // changes state. fork() gives it its own copy (and our atfork handlers).
