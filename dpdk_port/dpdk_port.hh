@@ -125,8 +125,9 @@ struct dshim_port {
     // The process ends without detach() (_exit: no atexit handler runs).
     // Removes the names the attach made, which the kernel would leave: the
     // lock file (unlinked while still locked; the kernel drops the lock with
-    // the fd) and the EAL runtime directory. Touches no DPDK state. Call it
-    // only in the attaching process, never in a fork child.
+    // the fd) and the EAL runtime directory. Touches no DPDK state, and is
+    // async-signal-safe (system calls only): _exit is often called from a
+    // signal handler. Call it only in the attaching process.
     void (*exit_files)(dshim_port* p) noexcept;
     // Some PMDs have the kernel signal the process when frames arrive
     // (net_tap: O_ASYNC queue fds, whose handler bumps the trigger its rx
