@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -216,6 +217,45 @@ void op_detach(dshim_port* p) noexcept {
     p->clock = nullptr;
 }
 
+// Empties and removes dir with system calls only (no opendir/nftw, which
+// allocate): _exit is often called from a signal handler, which may have
+// interrupted malloc. The EAL runtime directory is flat (empty with
+// --no-shconf); whatever cannot be removed stays.
+void remove_dir_signal_safe(const char* dir) noexcept {
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        return;
+    }
+    alignas(8) char buf[4096];
+    for (;;) {
+        const long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+        if (n <= 0) {
+            break;
+        }
+        for (long off = 0; off < n;) {
+            auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+            off += d->d_reclen;
+            if (std::strcmp(d->d_name, ".") != 0 && std::strcmp(d->d_name, "..") != 0) {
+                (void)unlinkat(fd, d->d_name, d->d_type == DT_DIR ? AT_REMOVEDIR : 0);
+            }
+        }
+    }
+    close(fd);
+    (void)rmdir(dir);
+}
+
+// Async-signal-safe (see dpdk_port.hh).
+void op_exit_files(dshim_port* p) noexcept {
+    port_ctx* c = ctx_of(p);
+    if (c == nullptr || c->forked) {
+        return;
+    }
+    c->lock.unlink_held();
+    if (!c->eal.runtime_dir().empty()) {
+        remove_dir_signal_safe(c->eal.runtime_dir().c_str());
+    }
+}
+
 struct attach_job {
     const dshim_port_config* cfg;
     dshim_port* out;
@@ -395,6 +435,7 @@ extern "C" __attribute__((visibility("default"))) int dshim_dpdk_attach(const ds
     out->fork_child = op_fork_child;
     out->signal_owner = op_signal_owner;
     out->detach = op_detach;
+    out->exit_files = op_exit_files;
     out->impl = c;
     out->eal_init_seconds = job.eal_seconds;
     out->pool_seconds = job.pool_seconds;

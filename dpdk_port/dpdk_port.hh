@@ -15,7 +15,7 @@
 #define DSHIM_DPDK_ATTACH_SYMBOL "dshim_dpdk_attach"
 
 // Bumped whenever dshim_port_config or dshim_port change layout.
-inline constexpr uint32_t DSHIM_DPDK_ABI = 3;
+inline constexpr uint32_t DSHIM_DPDK_ABI = 4;
 
 extern "C" {
 
@@ -122,6 +122,13 @@ struct dshim_port {
     // have been freed. DPDK cannot be initialised twice in one process: a
     // later attach fails with EALREADY.
     void (*detach)(dshim_port* p) noexcept;
+    // The process ends without detach() (_exit: no atexit handler runs).
+    // Removes the names the attach made, which the kernel would leave: the
+    // lock file (unlinked while still locked; the kernel drops the lock with
+    // the fd) and the EAL runtime directory. Touches no DPDK state, and is
+    // async-signal-safe (system calls only): _exit is often called from a
+    // signal handler. Call it only in the attaching process.
+    void (*exit_files)(dshim_port* p) noexcept;
     // Some PMDs have the kernel signal the process when frames arrive
     // (net_tap: O_ASYNC queue fds, whose handler bumps the trigger its rx
     // burst checks). A process-directed signal interrupts whichever program

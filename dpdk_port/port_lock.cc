@@ -166,9 +166,18 @@ void port_lock::release() noexcept {
     if (_fd >= 0) {
         // Unlink while still holding the lock: a process that opened the old
         // file sees the inode mismatch above and retries.
-        unlink(_path.c_str());
+        if (!_path.empty()) {
+            unlink(_path.c_str());
+        }
         close(_fd);
         _fd = -1;
+    }
+}
+
+void port_lock::unlink_held() noexcept {
+    if (_fd >= 0 && !_path.empty()) {
+        unlink(_path.c_str());
+        _path.clear();   // a later release must not unlink a newer owner's file
     }
 }
 

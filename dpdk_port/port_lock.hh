@@ -23,6 +23,10 @@ public:
     int acquire(const char* dir, const std::string& device, std::string& err);
     // Unlinks the file and drops the lock.
     void release() noexcept;
+    // The process ends without a detach (_exit): unlinks the file while the
+    // lock is still held; the kernel drops the lock when it closes the fd.
+    // Async-signal-safe (unlink, and a clear that frees nothing).
+    void unlink_held() noexcept;
     // After fork() in the child: closes the child's fd only (the parent keeps
     // the lock; flock locks belong to the shared open file description).
     void forget() noexcept;

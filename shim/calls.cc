@@ -980,8 +980,8 @@ static int do_fcntl(int fd, int cmd, long arg) {
 }
 
 // <fcntl.h> with _FILE_OFFSET_BITS=64 renames fcntl to fcntl64; both
-// symbols exist in glibc and programs import either, so both are defined
-// here under their exact names.
+// symbols exist in glibc and programs import either, so both names are
+// exported, from one definition (glibc's two are one function on LP64 too).
 int dshim_fcntl(int fd, int cmd, ...) __asm__("fcntl");
 int dshim_fcntl(int fd, int cmd, ...) {
     libc_resolve();
@@ -991,16 +991,7 @@ int dshim_fcntl(int fd, int cmd, ...) {
     va_end(ap);
     return do_fcntl(fd, cmd, arg);
 }
-
-int dshim_fcntl64(int fd, int cmd, ...) __asm__("fcntl64");
-int dshim_fcntl64(int fd, int cmd, ...) {
-    libc_resolve();
-    va_list ap;
-    va_start(ap, cmd);
-    const long arg = va_arg(ap, long);
-    va_end(ap);
-    return do_fcntl(fd, cmd, arg);
-}
+int dshim_fcntl64(int fd, int cmd, ...) __asm__("fcntl64") __attribute__((alias("fcntl")));
 
 int ioctl(int fd, unsigned long req, ...) {
     libc_resolve();
@@ -1172,8 +1163,11 @@ static ssize_t do_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
     return ssize_t(done);
 }
 
-// <sys/sendfile.h> maps sendfile to sendfile64 with 64-bit offsets; export
-// both names (off_t is 64-bit here either way).
+// <sys/sendfile.h> maps sendfile to sendfile64 with 64-bit offsets; both
+// names are exported, from one definition: off_t is 64-bit here, and glibc's
+// sendfile64 is an alias of its sendfile, so passing through to "sendfile"
+// is the same call.
+static_assert(sizeof(off_t) == 8, "sendfile64 is an alias of sendfile only where off_t is 64-bit");
 ssize_t dshim_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile");
 ssize_t dshim_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
     libc_resolve();
@@ -1185,17 +1179,8 @@ ssize_t dshim_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
     static fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "sendfile"));
     return real(out_fd, in_fd, offset, count);
 }
-ssize_t dshim_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile64");
-ssize_t dshim_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) {
-    libc_resolve();
-    const ssize_t r = passthrough() ? -1000 : do_sendfile(out_fd, in_fd, offset, count);
-    if (r != -1000) {
-        return r;
-    }
-    using fn = ssize_t (*)(int, int, off_t*, size_t);
-    static fn real = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "sendfile64"));
-    return real(out_fd, in_fd, offset, count);
-}
+ssize_t dshim_sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) __asm__("sendfile64")
+    __attribute__((alias("sendfile")));
 
 // recvmmsg/sendmmsg: one message after another (TCP has no datagram
 // boundaries; Linux does the same loop in the kernel). Blocking applies to
@@ -1258,6 +1243,21 @@ pid_t fork(void) {
 int eventfd(unsigned int v, int flags) {
     libc_resolve();
     return libc.eventfd(v, flags);
+}
+
+// _exit skips the atexit handler that detaches the port (exit_linger): the
+// kernel releases the lock with the fd, but the lock file, the stat socket
+// and the EAL runtime directory would stay behind. exit() calls glibc's
+// internal _exit, not this one.
+[[noreturn]] void _exit(int status) {
+    libc_resolve();
+    runtime_exit_files();
+    libc._exit(status);
+    __builtin_unreachable();
+}
+
+[[noreturn]] void _Exit(int status) noexcept {
+    _exit(status);
 }
 
 pid_t vfork(void) {

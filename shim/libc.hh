@@ -59,6 +59,7 @@
     X(void, closefrom, (int lo), (lo))                                                                \
     X(pid_t, fork, (void), ())                                                                        \
     X(pid_t, vfork, (void), ())                                                                       \
+    X(void, _exit, (int status), (status))                                                            \
     X(int, sigaction, (int sig, const struct sigaction* a, struct sigaction* o), (sig, a, o))          \
     X(sighandler_t, signal, (int sig, sighandler_t h), (sig, h))                                      \
     X(int, eventfd, (unsigned int v, int flags), (v, flags))

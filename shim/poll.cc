@@ -244,6 +244,27 @@ namespace {
 // not look for epoll fds in their sets.
 std::atomic<bool> g_epoll_members_seen{false};
 
+// The idle step of poll_core's and ep_wait's loops, when nothing was ready:
+// spin on while spin_end is ahead; else sleep until a dshim event (none
+// missed since seq), one of the kernel fds kfds, the deadline, or 100 ms at
+// most. Returns 1 when it did not sleep (go round; the kernel side is not
+// due), 0 after the sleep (look at the kernel side at once), -EINTR when a
+// program's signal handler ran.
+int idle_wait(uint64_t seq, nsec_t now, nsec_t spin_end, nsec_t deadline, std::vector<pollfd>& kfds) {
+    if (now < spin_end) {
+        return 1;
+    }
+    runtime_sleeper_enter();
+    if (runtime_event_seq() != seq) {
+        runtime_sleeper_exit();
+        return 1;
+    }
+    wait_extra ex{kfds.data(), int(kfds.size())};
+    const int w = runtime_wait(std::min(deadline, now + 100 * NSEC_PER_MSEC), &ex, nullptr);
+    runtime_sleeper_exit();
+    return w == -EINTR ? -EINTR : 0;
+}
+
 // The common loop of poll/ppoll/select/pselect. timeout: TIME_NEVER = wait
 // forever. Returns the ready count or -errno. The caller applies any signal
 // mask (mask_scope).
@@ -358,21 +379,13 @@ int poll_core(pollfd* fds, nfds_t n, nsec_t timeout, const sigset_t* mask) {
             result = ready;
             break;
         }
-        if (now < spin_end) {
-            continue;
-        }
-        runtime_sleeper_enter();
-        if (runtime_event_seq() != seq) {
-            runtime_sleeper_exit();
-            continue;
-        }
-        wait_extra ex{kfds.data(), int(kfds.size())};
-        const int w = runtime_wait(std::min(deadline, now + 100 * NSEC_PER_MSEC), &ex, nullptr);
-        runtime_sleeper_exit();
-        next_kernel = 0;  // look at the kernel fds right away
+        const int w = idle_wait(seq, now, spin_end, deadline, kfds);
         if (w == -EINTR) {
             result = -EINTR;  // poll and select are never restarted
             break;
+        }
+        if (w == 0) {
+            next_kernel = 0;  // look at the kernel fds right away
         }
     }
     release();
@@ -863,23 +876,28 @@ int ep_wait(int epfd, epoll_event* events, int maxevents, nsec_t timeout, const 
         if (n > 0 || timeout == 0 || now >= deadline) {
             return n;
         }
-        if (now < spin_end) {
-            continue;
-        }
-        runtime_sleeper_enter();
-        if (runtime_event_seq() != seq) {
-            runtime_sleeper_exit();
-            continue;
-        }
         kextra.push_back(pollfd{epfd, POLLIN, 0});
-        wait_extra ex{kextra.data(), int(kextra.size())};
-        const int w = runtime_wait(std::min(deadline, now + 100 * NSEC_PER_MSEC), &ex, nullptr);
-        runtime_sleeper_exit();
-        next_kernel = 0;
+        const int w = idle_wait(seq, now, spin_end, deadline, kextra);
         if (w == -EINTR) {
             return -EINTR;  // epoll_wait is never restarted
         }
+        if (w == 0) {
+            next_kernel = 0;
+        }
     }
+}
+
+// A snapshot of the epoll sets that have dshim members, taken under g_ep_mu;
+// the callers then lock each set's mu with g_ep_mu released.
+std::vector<std::shared_ptr<shim_epoll>> epolls_with_members() {
+    std::vector<std::shared_ptr<shim_epoll>> all;
+    std::lock_guard<std::mutex> g(g_ep_mu);
+    for (auto& [efd, ep] : epolls()) {
+        if (ep->members.load() > 0) {
+            all.push_back(ep);
+        }
+    }
+    return all;
 }
 
 }  // namespace
@@ -912,16 +930,7 @@ void epoll_forget(int fd) {
 }
 
 void epoll_release_file(dfile* f) {
-    std::vector<std::shared_ptr<shim_epoll>> all;
-    {
-        std::lock_guard<std::mutex> g(g_ep_mu);
-        for (auto& [efd, ep] : epolls()) {
-            if (ep->members.load() > 0) {
-                all.push_back(ep);
-            }
-        }
-    }
-    for (auto& ep : all) {
+    for (auto& ep : epolls_with_members()) {
         std::lock_guard<std::mutex> g(ep->mu);
         ep->items.erase(std::remove_if(ep->items.begin(), ep->items.end(),
                                        [&](const ep_item& it) { return it.f == f; }),
@@ -933,16 +942,7 @@ void epoll_release_file(dfile* f) {
 }
 
 void epoll_handover(int fd, dfile* f) {
-    std::vector<std::shared_ptr<shim_epoll>> all;
-    {
-        std::lock_guard<std::mutex> g(g_ep_mu);
-        for (auto& [efd, ep] : epolls()) {
-            if (ep->members.load() > 0) {
-                all.push_back(ep);
-            }
-        }
-    }
-    for (auto& ep : all) {
+    for (auto& ep : epolls_with_members()) {
         std::lock_guard<std::mutex> g(ep->mu);
         for (auto it = ep->items.begin(); it != ep->items.end(); ++it) {
             if (!it->inner && it->fd == fd && it->f == f) {

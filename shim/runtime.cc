@@ -63,6 +63,9 @@ std::atomic<bool> g_stop_progress{false};
 pthread_t g_progress_thread;
 bool g_progress_started = false;
 bool g_forked_child = false;
+// The process that attached the port: only it may remove the port's files
+// (a clone()d child that skipped the atfork handlers has another pid).
+pid_t g_owner_pid = 0;
 // The port's TSC clock, offset to CLOCK_MONOTONIC, once attached: the spin
 // loops read the time on every turn, and rdtsc costs a fraction of a
 // clock_gettime (13% of a receiving iperf3's cycles went to the vDSO here).
@@ -318,6 +321,21 @@ void exit_linger() {
     // The lock stays held: nothing may use the stack any more.
 }
 
+}  // namespace
+
+void runtime_exit_files() {
+    if (g_stack.load() == nullptr || g_forked_child || getpid() != g_owner_pid) {
+        return;
+    }
+    t_in_dshim = true;
+    stat_stop();
+    if (g_port.exit_files) {
+        g_port.exit_files(&g_port);
+    }
+}
+
+namespace {
+
 void atfork_prepare() {
     g_attach_mu.lock();
     pthread_mutex_lock(&g_stack_mu);
@@ -462,6 +480,7 @@ stack* runtime_stack(int* err) {
         }
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    g_owner_pid = getpid();
     stat_start();
     std::atexit(exit_linger);
     t_in_dshim = was_in;

@@ -36,6 +36,12 @@ stack* runtime_stack_if_attached();
 bool runtime_port_stats(dshim_port_stats* out);
 // After fork() in the child: dshim sockets become unusable, no port.
 bool runtime_is_forked_child();
+// The program ends without exit() (_exit, _Exit): no atexit handler, so no
+// exit linger and no detach. Removes the names only the attaching process
+// made (stat socket, port lock file, EAL runtime directory); the kernel
+// closes the fds. Does nothing in any other process. Async-signal-safe (a
+// signal handler's _exit): unlinks and clears only, no allocation.
+void runtime_exit_files();
 
 // The stack lock (one poll pass or one socket operation at a time).
 class stack_lock {

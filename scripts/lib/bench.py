@@ -6,6 +6,8 @@
 # and ratios plus PNG plots. Every namespace it makes is its own
 # (dshim-bench-PID*) and removed at the end; addresses are 198.18.0.0/15.
 import argparse
+import fcntl
+import glob
 import json
 import os
 import re
@@ -46,6 +48,7 @@ class Bench:
         os.chmod(self.work, 0o755)
         self.procs = []
         self.namespaces = []
+        self.tap = ""
         self.results = {}
         self.seq = 0
         self.load0 = os.getloadavg()
@@ -74,7 +77,12 @@ class Bench:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        nsids = set()
         for ns in self.namespaces:
+            try:
+                nsids.add(str(os.stat(f"/run/netns/{ns}").st_ino))
+            except OSError:
+                pass
             pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
             for pid in pids:
                 try:
@@ -82,10 +90,37 @@ class Bench:
                 except OSError:
                     pass
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+        self.remove_port_locks(nsids)
         if self.args.keep:
             log(f"kept {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)
+
+    def remove_port_locks(self, nsids):
+        """A dshim process stopped by a signal runs no exit code, so its port
+        lock file stays. Removes the lock files of this run's own ports only
+        (memif sockets in our work directory; our tap in one of our
+        namespaces), each under a non-blocking flock as an attach takes it: a
+        file still locked is in use."""
+        work = re.sub(r"[^A-Za-z0-9._-]", "_", self.work)
+        for path in glob.glob("/run/dshim/dshim-port-*.lock") + glob.glob("/tmp/dshim-port-*.lock"):
+            name = os.path.basename(path)
+            tap = re.fullmatch(r"dshim-port-tap-([0-9]+)-(.+)\.lock", name)
+            ours = (name.startswith("dshim-port-memif-") and f"{work}_" in name) or \
+                (tap is not None and self.tap != "" and tap.group(2) == self.tap and tap.group(1) in nsids)
+            if not ours:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(path)   # while locked: an opener re-checks the inode
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
     def dshim_env(self, port, ip, mac):
         env = {"LD_PRELOAD": self.lib, "DSHIM_DPDK_LIB": self.dpdk_lib, "DSHIM_PORT": port,

@@ -59,12 +59,6 @@ void tcp_syn_cookie_send(sock* listener, const wire::ipv4_repr& iph, const wire:
         }
     }
     const uint32_t cookie = cookie_v4_hash_seq(net, iph.dst, iph.src, th.dport, th.sport, th.seq.v, tcp_cookie_time(net), idx);
-    pbuf* p = net.pool().alloc(MAX_HEADER, 0);
-    if (!p) {
-        net.drop(drop_reason::tx_no_buffer);
-        return;
-    }
-    pbuf_ptr skb(p);
     wire::tcp_repr sa;
     sa.sport = th.dport;
     sa.dport = th.sport;
@@ -98,12 +92,9 @@ void tcp_syn_cookie_send(sock* listener, const wire::ipv4_repr& iph, const wire:
         sa.opt.ts_ecr = th.opt.ts_val;
     }
     sa.window = uint16_t(std::min<uint32_t>(tcp_space(listener), TCP_MAX_WINDOW));
-    const size_t hl = sa.emit_header_len();
-    sa.emit({skb->prepend(uint32_t(hl)), hl});
-    wire::tcp_fill_checksum(skb->span(), iph.dst, iph.src);
-    ++net.counters().tcp_syncookies_sent;
-    ++net.counters().tcp_out_segs;
-    (void)ip_build_and_send(net, std::move(skb), iph.dst, iph.src, wire::ipproto_tcp, 64, 0, true);
+    if (tcp_v4_send_unicast_reply(net, iph.dst, iph.src, sa)) {
+        ++net.counters().tcp_syncookies_sent;
+    }
 }
 
 bool cookie_v4_check(sock* listener, pbuf_ptr& skb, const wire::ipv4_repr& iph, const wire::tcp_repr& th) {

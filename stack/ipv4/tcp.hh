@@ -30,6 +30,7 @@ inline constexpr nsec_t TCP_RESOURCE_PROBE = 500 * NSEC_PER_MSEC;
 // --- tcp_ipv4.cc: demux, hashing, ports, connect, stateless RST
 void tcp_v4_rcv(stack& net, pbuf_ptr skb, const wire::ipv4_repr& iph);
 int tcp_v4_connect(sock* sk, const sockaddr* uaddr, int addr_len);
+bool tcp_v4_send_unicast_reply(stack& net, uint32_t saddr, uint32_t daddr, const wire::tcp_repr& th);
 void tcp_v4_send_reset(stack& net, uint32_t saddr, uint32_t daddr, const wire::tcp_repr& th,
                        uint32_t payload_len);
 void tcp_v4_send_ack_raw(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,

@@ -348,14 +348,26 @@ int tcp_v4_connect(sock* sk, const sockaddr* uaddr, int addr_len) {
 
 // ------------------------------------------------------------ stateless tx
 
-void tcp_v4_send_ack_raw(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
-                         seq32 seq, seq32 ack, uint16_t win, bool ts, uint32_t tsval, uint32_t tsecr) {
+// A segment sent by no socket (RST, TIME_WAIT ACK, cookie SYN-ACK): header
+// from th, checksum, IPv4 with TTL 64 and DF. Kernel: ip_send_unicast_reply.
+// false when no buffer was free (counted as a drop).
+bool tcp_v4_send_unicast_reply(stack& net, uint32_t saddr, uint32_t daddr, const wire::tcp_repr& th) {
     pbuf* p = net.pool().alloc(MAX_HEADER, 0);
     if (!p) {
         net.drop(drop_reason::tx_no_buffer);
-        return;
+        return false;
     }
     pbuf_ptr skb(p);
+    const size_t hl = th.emit_header_len();
+    th.emit({skb->prepend(uint32_t(hl)), hl});
+    wire::tcp_fill_checksum(skb->span(), saddr, daddr);
+    ++net.counters().tcp_out_segs;
+    (void)ip_build_and_send(net, std::move(skb), saddr, daddr, wire::ipproto_tcp, 64, 0, true);
+    return true;
+}
+
+void tcp_v4_send_ack_raw(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+                         seq32 seq, seq32 ack, uint16_t win, bool ts, uint32_t tsval, uint32_t tsecr) {
     wire::tcp_repr th;
     th.sport = sport;
     th.dport = dport;
@@ -368,11 +380,7 @@ void tcp_v4_send_ack_raw(stack& net, uint32_t saddr, uint32_t daddr, uint16_t sp
         th.opt.ts_val = tsval;
         th.opt.ts_ecr = tsecr;
     }
-    const size_t hl = th.emit_header_len();
-    th.emit({skb->prepend(uint32_t(hl)), hl});
-    wire::tcp_fill_checksum(skb->span(), saddr, daddr);
-    ++net.counters().tcp_out_segs;
-    (void)ip_build_and_send(net, std::move(skb), saddr, daddr, wire::ipproto_tcp, 64, 0, true);
+    (void)tcp_v4_send_unicast_reply(net, saddr, daddr, th);
 }
 
 // RFC 9293 §3.10.7.1: a segment for no connection gets a RST; never answer a
@@ -383,12 +391,6 @@ void tcp_v4_send_reset(stack& net, uint32_t saddr, uint32_t daddr, const wire::t
     if (th.flags & wire::TCPF_RST) {
         return;
     }
-    pbuf* p = net.pool().alloc(MAX_HEADER, 0);
-    if (!p) {
-        net.drop(drop_reason::tx_no_buffer);
-        return;
-    }
-    pbuf_ptr skb(p);
     wire::tcp_repr rst;
     rst.sport = th.dport;
     rst.dport = th.sport;
@@ -403,12 +405,9 @@ void tcp_v4_send_reset(stack& net, uint32_t saddr, uint32_t daddr, const wire::t
         rst.ack = th.seq + seg_len;
         rst.flags = wire::TCPF_RST | wire::TCPF_ACK;
     }
-    const size_t hl = rst.emit_header_len();
-    rst.emit({skb->prepend(uint32_t(hl)), hl});
-    wire::tcp_fill_checksum(skb->span(), daddr, saddr);
-    ++net.counters().tcp_out_rsts;
-    ++net.counters().tcp_out_segs;
-    (void)ip_build_and_send(net, std::move(skb), daddr, saddr, wire::ipproto_tcp, 64, 0, true);
+    if (tcp_v4_send_unicast_reply(net, daddr, saddr, rst)) {
+        ++net.counters().tcp_out_rsts;
+    }
 }
 
 // --------------------------------------------------------------- receive

@@ -50,45 +50,49 @@ report() {   # report DIR MIB ERRFILE START END
     grep -A2 '^faults' "$3" | sed 's/^/#   /'
 }
 
-# --- 1. kernel -> dshim: kernel socat sends, socat under dshim receives
-ip netns exec "$NS" socat -u "OPEN:$WORK/down_src.bin" "TCP-LISTEN:9100,bind=$KIP,reuseaddr" \
-    >"$WORK/ksend.log" 2>&1 &
-KSEND=$!
-PIDS+=("$KSEND")
-wait_kernel_listen 9100 "$KSEND"
-check "kernel socat listens on $KIP:9100" $? "$(cat "$WORK/ksend.log")"
-in_ns nstat -n >/dev/null 2>&1
-START=$(date +%s.%N)
-timeout $((60 + DOWN_MIB)) env DSHIM_FAULTS="$FAULTS" DSHIM_EXIT_STATS=1 ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \
-    socat -u "TCP:$KIP:9100" "CREATE:$WORK/down.bin" >"$WORK/down.out" 2>"$WORK/down.err"
-RC=$?
-END=$(date +%s.%N)
-wait_exit "$KSEND" 10
-[ "$RC" = 0 ] && cmp -s "$WORK/down.bin" "$WORK/down_src.bin"
-check "kernel -> dshim: $DOWN_MIB MiB under DSHIM_FAULTS=$FAULTS, byte-exact" $? \
-    "rc=$RC size=$(stat -c %s "$WORK/down.bin" 2>/dev/null) $(tail -3 "$WORK/down.err")"
-report "kernel -> dshim" "$DOWN_MIB" "$WORK/down.err" "$START" "$END"
-rm -f "$WORK/down.bin"
+# transfer NAME LABEL PORT MIB LIMIT_S: MIB MiB between a kernel socat on
+# $KIP:PORT and socat under dshim with DSHIM_FAULTS, from $WORK/NAME_src.bin
+# to $WORK/NAME.bin. NAME down: the kernel sends (its socat listens and
+# writes the file); up: dshim sends, and the kernel receiver's exit status
+# counts too. LIMIT_S bounds the dshim side.
+transfer() {
+    local name=$1 label=$2 port=$3 mib=$4 limit=$5 klog kwait kside dside kpid rc krc=0 kdetail="" start end
+    if [ "$name" = down ]; then
+        klog=ksend kwait=10
+        kside=("OPEN:$WORK/${name}_src.bin" "TCP-LISTEN:$port,bind=$KIP,reuseaddr")
+        dside=("TCP:$KIP:$port" "CREATE:$WORK/$name.bin")
+    else
+        klog=krecv kwait=20
+        kside=("TCP-LISTEN:$port,bind=$KIP,reuseaddr" "CREATE:$WORK/$name.bin")
+        dside=("OPEN:$WORK/${name}_src.bin" "TCP:$KIP:$port")
+    fi
+    ip netns exec "$NS" socat -u "${kside[@]}" >"$WORK/$klog.log" 2>&1 &
+    kpid=$!
+    PIDS+=("$kpid")
+    wait_kernel_listen "$port" "$kpid"
+    check "kernel socat listens on $KIP:$port" $? "$(cat "$WORK/$klog.log")"
+    in_ns nstat -n >/dev/null 2>&1
+    start=$(date +%s.%N)
+    timeout "$limit" env DSHIM_FAULTS="$FAULTS" DSHIM_EXIT_STATS=1 ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \
+        socat -u "${dside[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    rc=$?
+    end=$(date +%s.%N)
+    wait_exit "$kpid" "$kwait"
+    if [ "$name" = up ]; then
+        krc=$?
+        kdetail=" kernel rc=$krc"
+    fi
+    [ "$rc" = 0 ] && [ "$krc" = 0 ] && cmp -s "$WORK/$name.bin" "$WORK/${name}_src.bin"
+    check "$label: $mib MiB under DSHIM_FAULTS=$FAULTS, byte-exact" $? \
+        "rc=$rc$kdetail size=$(stat -c %s "$WORK/$name.bin" 2>/dev/null) $(tail -3 "$WORK/$name.err")"
+    report "$label" "$mib" "$WORK/$name.err" "$start" "$end"
+    rm -f "$WORK/$name.bin"
+}
 
+# --- 1. kernel -> dshim: kernel socat sends, socat under dshim receives
+transfer down "kernel -> dshim" 9100 "$DOWN_MIB" $((60 + DOWN_MIB))
 # --- 2. dshim -> kernel: socat under dshim sends, kernel socat receives
-ip netns exec "$NS" socat -u "TCP-LISTEN:9101,bind=$KIP,reuseaddr" "CREATE:$WORK/up.bin" \
-    >"$WORK/krecv.log" 2>&1 &
-KRECV=$!
-PIDS+=("$KRECV")
-wait_kernel_listen 9101 "$KRECV"
-check "kernel socat listens on $KIP:9101" $? "$(cat "$WORK/krecv.log")"
-in_ns nstat -n >/dev/null 2>&1
-START=$(date +%s.%N)
-timeout $((60 + UP_MIB * 8)) env DSHIM_FAULTS="$FAULTS" DSHIM_EXIT_STATS=1 ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \
-    socat -u "OPEN:$WORK/up_src.bin" "TCP:$KIP:9101" >"$WORK/up.out" 2>"$WORK/up.err"
-RC=$?
-END=$(date +%s.%N)
-wait_exit "$KRECV" 20
-KRC=$?
-[ "$RC" = 0 ] && [ "$KRC" = 0 ] && cmp -s "$WORK/up.bin" "$WORK/up_src.bin"
-check "dshim -> kernel: $UP_MIB MiB under DSHIM_FAULTS=$FAULTS, byte-exact" $? \
-    "rc=$RC kernel rc=$KRC size=$(stat -c %s "$WORK/up.bin" 2>/dev/null) $(tail -3 "$WORK/up.err")"
-report "dshim -> kernel" "$UP_MIB" "$WORK/up.err" "$START" "$END"
+transfer up "dshim -> kernel" 9101 "$UP_MIB" $((60 + UP_MIB * 8))
 RETR=$(awk '$1 == "tcp_retrans_segs" {print $2}' "$WORK/up.err")
 [ "${RETR:-0}" -gt 0 ]
 check "dshim's sender retransmitted (tcp_retrans_segs ${RETR:-0})" $?

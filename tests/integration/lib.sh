@@ -45,17 +45,46 @@ lib_cleanup() {
     done
     # Anything still running inside our namespaces was started by this script
     # (a pipeline's other end, a program behind a wrapper): end it too.
+    local nsids=()
     for p in "${NAMESPACES[@]}"; do
         for i in $(ip netns pids "$p" 2>/dev/null); do
             kill -KILL "$i" 2>/dev/null
         done
+        nsids+=("$(stat -L -c %i "/run/netns/$p" 2>/dev/null)")
         ip netns del "$p" 2>/dev/null
     done
+    lib_remove_port_locks "${nsids[@]}"
     if [ -n "${DSHIM_TEST_KEEP:-}" ]; then
         echo "# kept $WORK"
     elif [ -n "$WORK" ]; then
         rm -rf "$WORK"
     fi
+}
+
+# lib_remove_port_locks NSID...: a dshim process this script ended with a
+# signal ran no exit code, so its port lock file stays (a normal exit, and
+# _exit, remove it). Removes only the lock files of this run's ports: our tap
+# in one of our namespaces, or a memif socket in our work directory. flock -n
+# first, as an attach does: a file that is still locked is in use, and
+# unlinking while holding the lock is safe for an opener of the same path
+# (it re-checks that the path still names the inode it locked).
+lib_remove_port_locks() {
+    local f id w=${WORK//[!A-Za-z0-9._-]/_}
+    [ -n "$WORK" ] && [ -n "$TAP" ] || return 0
+    for f in /run/dshim/dshim-port-*.lock /tmp/dshim-port-*.lock; do
+        [ -e "$f" ] || continue
+        case ${f##*/} in
+        dshim-port-memif-*"$w"_*) ;;
+        dshim-port-tap-*-"$TAP".lock)
+            id=${f##*/dshim-port-tap-}
+            id=${id%%-*}
+            [[ " $* " == *" $id "* ]] || continue
+            ;;
+        *) continue ;;
+        esac
+        flock -n "$f" rm -f "$f" 2>/dev/null
+    done
+    return 0
 }
 
 # A test killed by SIGKILL (a meson timeout) cannot run its trap. What such a
@@ -197,3 +226,12 @@ wait_exit() {
 # make_file PATH MIB: random content.
 make_file() { head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1"; }
 sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
+
+# left_behind PID: after the dshim process PID (attached to our tap) ended,
+# sets LEFT to what it left that an exit must remove: the port lock file, its
+# stat socket, its EAL runtime directory. Returns 0 when none is left.
+left_behind() {
+    LEFT=$(ls -d /run/dshim/dshim-port-tap-*-"$TAP".lock /tmp/dshim-port-tap-*-"$TAP".lock \
+        /run/dshim/stat-"$1".sock /tmp/dshim-stat-"$1".sock /var/run/dpdk/dshim"$1" 2>/dev/null | tr '\n' ' ')
+    [ -z "$LEFT" ]
+}

@@ -186,5 +186,9 @@ RC5=$?
 grep -q 'echo_replies=3 ' "$WORK/memif_server.out"
 check "memif server answered and stopped cleanly" $(( RC5 != 0 || $? != 0 )) \
     "rc=$RC5 $(grep '^probe:' "$WORK/memif_server.out")"
+MLOCKS=$(ls /run/dshim/dshim-port-memif-*"${MSOCK//\//_}"-*.lock /tmp/dshim-port-memif-*"${MSOCK//\//_}"-*.lock \
+    2>/dev/null | tr '\n' ' ')
+[ -z "$MLOCKS" ]
+check "the memif client and server left no port lock file at exit" $? "$MLOCKS"
 
 finish

@@ -101,5 +101,7 @@ grep -q 'tcp_passive_opens' "$WORK/exit.out"
 check "nginx exits on SIGTERM (rc=$RC) and prints its exit stats" $(( RC == 124 || $? != 0 )) \
     "$(tail -5 "$WORK/exit.out")"
 echo "#   $(grep -Eo 'tcp_passive_opens +[0-9]+' "$WORK/exit.out")"
+left_behind "$NGINX"
+check "nginx's exit left no port lock file, stat socket or EAL runtime directory" $? "$LEFT"
 
 finish

@@ -236,4 +236,22 @@ echo "#   $(tr '\n' ' ' <"$WORK/nodev.out")"
 [ "$RC" = 3 ] && grep -q 'DSHIM_PORT=net_nosuchdriver0' "$WORK/nodev.out"
 check "an unusable DSHIM_PORT fails the connect with a message naming DSHIM_PORT" $? "rc=$RC $(cat "$WORK/nodev.out")"
 
+# What a dshim process leaves behind after it ends: nothing, after exit()
+# (the atexit detach) and after _exit() (no atexit: the shim's _exit removes
+# the lock file, the stat socket and the EAL runtime directory).
+for how in exit _exit; do
+    ip netns exec "$NS" "$DSHIM" $(dshim_args) -- /usr/bin/python3 -c '
+import os, socket, sys
+socket.create_connection(("198.18.0.1", 7000), timeout=5).close()
+sys.stdout.flush()
+if sys.argv[1] == "_exit":
+    os._exit(0)' "$how" >"$WORK/left_$how.out" 2>&1 &
+    LPID=$!
+    wait_exit "$LPID" 30
+    RC=$?
+    left_behind "$LPID"
+    check "a dshim process that ends with $how() (rc=$RC) leaves no port lock file, stat socket or runtime directory" \
+        $(( RC != 0 || $? != 0 )) "left: $LEFT $(tail -3 "$WORK/left_$how.out")"
+done
+
 finish

@@ -68,6 +68,20 @@ inline conn open_active(tcp_fixture& f, const peer_syn_opts& o = {}) {
     return c;
 }
 
+// Active open up to SYN_SENT: our socket and the SYN it sent to pport.
+struct syn_sent {
+    usock u;
+    parsed_frame syn;
+};
+
+inline syn_sent open_syn_sent(tcp_fixture& f, uint16_t pport) {
+    syn_sent k;
+    k.u = usock::create(f.net);
+    REQUIRE(k.u.connect(PEER_IP, pport) == -EINPROGRESS);
+    k.syn = f.expect_tcp(wire::TCPF_SYN);
+    return k;
+}
+
 // Passive open on listener l (bound to lport) from the peer's pport.
 inline conn open_passive(tcp_fixture& f, usock& l, uint16_t lport, uint16_t pport, uint32_t pisn) {
     conn c;
@@ -83,6 +97,42 @@ inline conn open_passive(tcp_fixture& f, usock& l, uint16_t lport, uint16_t ppor
     REQUIRE(l.accept(&c.u) == 0);
     REQUIRE(c.u.state() == TCP_ESTABLISHED);
     return c;
+}
+
+// The peer sends payload (PSH|ACK) at its next sequence number.
+inline void peer_sends(tcp_fixture& f, conn& c, const std::string& payload) {
+    f.inject(c.from_peer(wire::TCPF_PSH | wire::TCPF_ACK), payload);
+    c.rcv += uint32_t(payload.size());
+}
+
+// Linux's quick-ACK mode at the start: 16 one-byte segments from the peer,
+// each ACKed at once, use it up (the bytes are left unread).
+inline void leave_quickack(tcp_fixture& f, conn& c) {
+    for (int i = 0; i < 16; ++i) {
+        peer_sends(f, c, "q");
+        f.expect_tcp(wire::TCPF_ACK);
+    }
+}
+
+// One connection between the two stacks of a sim_pair: listener l on
+// p.a:port, client c on p.b, and s, the connection l accepted; both ends
+// ESTABLISHED.
+struct sim_conn {
+    usock l;
+    usock c;
+    usock s;
+};
+
+inline sim_conn open_sim(sim_pair& p, uint16_t port) {
+    sim_conn k;
+    k.l = usock::create(p.a);
+    REQUIRE(k.l.bind(0, port) == 0);
+    REQUIRE(k.l.listen(4) == 0);
+    k.c = usock::create(p.b);
+    REQUIRE(k.c.connect(PEER_IP, port) == -EINPROGRESS);
+    REQUIRE(p.run_until([&] { return k.l.accept(&k.s) == 0; }));
+    REQUIRE(p.run_until([&] { return k.c.state() == TCP_ESTABLISHED; }));
+    return k;
 }
 
 inline sock* lookup(tcp_fixture& f, const conn& c) {

@@ -185,14 +185,7 @@ TEST_CASE("simultaneous close: FIN_WAIT1 -> CLOSING -> TIME_WAIT (RFC 9293 §3.6
 
 TEST_CASE("simultaneous close on two stacks: both reach TIME_WAIT and then nothing is left") {
     sim_pair p(delayed_wire());
-    usock l = usock::create(p.a);
-    REQUIRE(l.bind(0, 7100) == 0);
-    REQUIRE(l.listen(4) == 0);
-    usock c = usock::create(p.b);
-    REQUIRE(c.connect(PEER_IP, 7100) == -EINPROGRESS);
-    usock s;
-    REQUIRE(p.run_until([&] { return l.accept(&s) == 0; }));
-    REQUIRE(p.run_until([&] { return c.state() == TCP_ESTABLISHED; }));
+    auto [l, c, s] = open_sim(p, 7100);
     sockaddr_in me{};
     REQUIRE(c.s->ops->getname(c.s, reinterpret_cast<sockaddr*>(&me), 0) == sizeof(sockaddr_in));
     const uint16_t cport = ntohs(me.sin_port);
@@ -226,13 +219,7 @@ TEST_CASE("simultaneous close on two stacks: both reach TIME_WAIT and then nothi
 
 TEST_CASE("sim: client closes first, server reads the rest then 0, closes; client TIME_WAIT, server freed") {
     sim_pair p(delayed_wire());
-    usock l = usock::create(p.a);
-    REQUIRE(l.bind(0, 7101) == 0);
-    REQUIRE(l.listen(4) == 0);
-    usock c = usock::create(p.b);
-    REQUIRE(c.connect(PEER_IP, 7101) == -EINPROGRESS);
-    usock s;
-    REQUIRE(p.run_until([&] { return l.accept(&s) == 0; }));
+    auto [l, c, s] = open_sim(p, 7101);
     REQUIRE(c.send("last words") == 10);
     c.close();
     REQUIRE(p.run_until([&] { return (s.poll() & POLLRDHUP) != 0; }));

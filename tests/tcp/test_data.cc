@@ -257,12 +257,10 @@ TEST_CASE("recv: MSG_PEEK leaves the data, partial reads resume in place, FIONRE
     conn c = open_active(f);
     CHECK(fionread(c.u) == 0);
     CHECK(c.u.recv_str() == "<" + std::to_string(-EAGAIN) + ">");
-    f.inject(c.from_peer(PA), "0123456789");
+    peer_sends(f, c, "0123456789");
     f.drain_tcp();
-    c.rcv += 10;
-    f.inject(c.from_peer(PA), "abcdef");
+    peer_sends(f, c, "abcdef");
     f.drain_tcp();
-    c.rcv += 6;
     CHECK(fionread(c.u) == 16);
     CHECK((c.u.poll() & POLLIN) != 0);
 
@@ -292,15 +290,11 @@ TEST_CASE("delayed ACK (linux): quick-ACKs at start, then every second full segm
     tcp_fixture f;
     conn c = open_active(f);
     const std::string mss_data = pattern(1460);
-    auto peer_send = [&](const std::string& d) {
-        f.inject(c.from_peer(PA), d);
-        c.rcv += uint32_t(d.size());
-    };
     // Quick-ACK mode at start: min(rcv_wnd / (2 * rcv_mss), 16) ACKs are
     // sent at once (Linux's tcp_incr_quickack, TCP_MAX_QUICKACKS = 16).
     for (int i = 0; i < 16; ++i) {
         INFO("segment " << i);
-        peer_send(mss_data);
+        peer_sends(f, c, mss_data);
         auto a = f.expect_tcp(TCPF_ACK);
         CHECK(a.tcp.ack.v == c.rcv);
         f.expect_no_tx();
@@ -308,19 +302,19 @@ TEST_CASE("delayed ACK (linux): quick-ACKs at start, then every second full segm
     }
     CHECK(f.net.counters().tcp_quick_acks == 16);
     // Now one full segment is not ACKed at once...
-    peer_send(mss_data);
+    peer_sends(f, c, mss_data);
     f.expect_no_tx();
     CHECK(c.u.recv_str().size() == 1460);
     f.expect_no_tx();  // reading a full segment does not force an ACK
     // ...but the second one is (RFC 5681 §4.2, RFC 1122 §4.2.3.2).
-    peer_send(mss_data);
+    peer_sends(f, c, mss_data);
     auto a2 = f.expect_tcp(TCPF_ACK);
     CHECK(a2.tcp.ack.v == c.rcv);
     CHECK(c.u.recv_str().size() == 1460);
     f.expect_no_tx();
 
     // A lone full segment: the delayed-ACK timer, 40 ms (TCP_DELACK_MIN).
-    peer_send(mss_data);
+    peer_sends(f, c, mss_data);
     f.advance_ms(39);
     f.expect_no_tx();
     f.advance_ms(1);
@@ -335,17 +329,12 @@ TEST_CASE("delayed ACK (linux): a small pushed segment is ACKed when the reader 
     tcp_fixture f;
     conn c = open_active(f);
     // Leave quick-ACK mode first: 16 segments ACKed at once.
-    for (int i = 0; i < 16; ++i) {
-        f.inject(c.from_peer(PA), "q");
-        c.rcv += 1;
-        f.expect_tcp(TCPF_ACK);
-    }
+    leave_quickack(f, c);
     CHECK(c.u.recv_str() == std::string(16, 'q'));
     f.expect_no_tx();
 
     // A small segment nobody reads: ACKed by the timer.
-    f.inject(c.from_peer(PA), "ping");
-    c.rcv += 4;
+    peer_sends(f, c, "ping");
     f.expect_no_tx();
     f.advance_ms(39);
     f.expect_no_tx();
@@ -357,8 +346,7 @@ TEST_CASE("delayed ACK (linux): a small pushed segment is ACKed when the reader 
     // A small segment the reader drains at once: Linux's tcp_cleanup_rbuf
     // ACKs it then (pushed, not interactive, receive queue empty).
     f.advance_ms(1000);
-    f.inject(c.from_peer(PA), "pong");
-    c.rcv += 4;
+    peer_sends(f, c, "pong");
     f.expect_no_tx();
     CHECK(c.u.recv_str() == "pong");
     CHECK(f.expect_tcp(TCPF_ACK).tcp.ack.v == c.rcv);
@@ -369,16 +357,13 @@ TEST_CASE("delayed ACK (rfc): no quick-ACK; every second full segment at once, a
     tcp_fixture f(tcp_profile::rfc);
     conn c = open_active(f);
     const std::string d = pattern(1460);
-    f.inject(c.from_peer(PA), d);
-    c.rcv += 1460;
+    peer_sends(f, c, d);
     f.expect_no_tx();  // not even the first data is ACKed at once
-    f.inject(c.from_peer(PA), d);
-    c.rcv += 1460;
+    peer_sends(f, c, d);
     CHECK(f.expect_tcp(TCPF_ACK).tcp.ack.v == c.rcv);
     CHECK(c.u.recv_str().size() == 2920);
     f.expect_no_tx();
-    f.inject(c.from_peer(PA), d);
-    c.rcv += 1460;
+    peer_sends(f, c, d);
     f.advance_ms(199);
     f.expect_no_tx();
     f.advance_ms(1);
@@ -390,13 +375,8 @@ TEST_CASE("delayed ACK (rfc): no quick-ACK; every second full segment at once, a
 TEST_CASE("delayed ACK: our data piggybacks the owed ACK and cancels the timer") {
     tcp_fixture f;
     conn c = open_active(f);
-    for (int i = 0; i < 16; ++i) {
-        f.inject(c.from_peer(PA), "q");
-        c.rcv += 1;
-        f.expect_tcp(TCPF_ACK);
-    }
-    f.inject(c.from_peer(PA), "request");
-    c.rcv += 7;
+    leave_quickack(f, c);
+    peer_sends(f, c, "request");
     f.expect_no_tx();  // ACK delayed
     REQUIRE(c.u.send("response") == 8);
     auto r = f.expect_tcp(PA);
@@ -438,11 +418,9 @@ TEST_CASE("receive queue: each buffer is charged at truesize to sk_rmem_alloc un
     conn c = open_active(f);
     const uint32_t ts = f.pool.truesize();
     CHECK(c.u.sk()->sk_rmem_alloc == 0);
-    f.inject(c.from_peer(PA), "x");
-    c.rcv += 1;
+    peer_sends(f, c, "x");
     CHECK(c.u.sk()->sk_rmem_alloc == int(ts));  // 1 byte costs a whole buffer
-    f.inject(c.from_peer(PA), pattern(1460));
-    c.rcv += 1460;
+    peer_sends(f, c, pattern(1460));
     CHECK(c.u.sk()->sk_rmem_alloc == int(2 * ts));
     // The advertised window accounts for it: half the free buffer
     // (tcp_adv_win_scale = 1), from sk_rcvbuf minus the truesize charged.

@@ -86,9 +86,7 @@ TEST_CASE("closed port: a bound but not listening socket does not take a SYN") {
 
 TEST_CASE("connect refused: RST|ACK for our SYN -> ECONNREFUSED from connect, then a new attempt may start") {
     tcp_fixture f;
-    usock c = usock::create(f.net);
-    REQUIRE(c.connect(PEER_IP, 81) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
+    auto [c, syn] = open_syn_sent(f, 81);
     f.inject(seg(81, syn.tcp.sport, 0, syn.tcp.seq.v + 1, TCPF_RST | TCPF_ACK, 0));
     f.expect_no_tx();
     CHECK(c.state() == TCP_CLOSE);
@@ -108,9 +106,7 @@ TEST_CASE("connect refused: RST|ACK for our SYN -> ECONNREFUSED from connect, th
 
 TEST_CASE("connect refused: SO_ERROR reports ECONNREFUSED once; then ECONNABORTED, ENOTCONN, EPIPE (Linux)") {
     tcp_fixture f;
-    usock c = usock::create(f.net);
-    REQUIRE(c.connect(PEER_IP, 81) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
+    auto [c, syn] = open_syn_sent(f, 81);
     f.inject(seg(81, syn.tcp.sport, 0, syn.tcp.seq.v + 1, TCPF_RST | TCPF_ACK, 0));
     CHECK(so_error(c) == ECONNREFUSED);
     CHECK(so_error(c) == 0);
@@ -125,9 +121,7 @@ TEST_CASE("connect refused: SO_ERROR reports ECONNREFUSED once; then ECONNABORTE
 
 TEST_CASE("syn_sent: RST with an unacceptable ACK is dropped silently; the SYN is retransmitted at 1 s") {
     tcp_fixture f;
-    usock c = usock::create(f.net);
-    REQUIRE(c.connect(PEER_IP, 80) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
+    auto [c, syn] = open_syn_sent(f, 80);
     const uint32_t iss = syn.tcp.seq.v;
     f.inject(seg(80, syn.tcp.sport, 0, iss, TCPF_RST | TCPF_ACK));      // ack = ISS
     f.inject(seg(80, syn.tcp.sport, 0, iss + 2, TCPF_RST | TCPF_ACK));  // ack > SND.NXT
@@ -145,9 +139,7 @@ TEST_CASE("syn_sent: RST with an unacceptable ACK is dropped silently; the SYN i
 
 TEST_CASE("syn_sent: SYN-ACK with a bad ACK is answered by RST seq=SEG.ACK; a good one still completes") {
     tcp_fixture f;
-    usock c = usock::create(f.net);
-    REQUIRE(c.connect(PEER_IP, 80) == -EINPROGRESS);
-    auto syn = f.expect_tcp(TCPF_SYN);
+    auto [c, syn] = open_syn_sent(f, 80);
     const uint32_t iss = syn.tcp.seq.v;
     f.inject(seg(80, syn.tcp.sport, 5000, iss + 1000, TCPF_SYN | TCPF_ACK));
     auto rst = f.expect_tcp(TCPF_RST);
@@ -536,14 +528,7 @@ TEST_CASE("abort: connect(AF_UNSPEC) on an established socket sends RST and leav
 
 TEST_CASE("sim: an abort on one stack resets the other: ECONNRESET there, nothing left on either") {
     sim_pair p(delayed_wire());
-    usock l = usock::create(p.a);
-    REQUIRE(l.bind(0, 7200) == 0);
-    REQUIRE(l.listen(4) == 0);
-    usock c = usock::create(p.b);
-    REQUIRE(c.connect(PEER_IP, 7200) == -EINPROGRESS);
-    usock s;
-    REQUIRE(p.run_until([&] { return l.accept(&s) == 0; }));
-    REQUIRE(p.run_until([&] { return c.state() == TCP_ESTABLISHED; }));
+    auto [l, c, s] = open_sim(p, 7200);
     linger lg{1, 0};
     REQUIRE(s.s->ops->setsockopt(s.s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
     s.close();

@@ -38,11 +38,41 @@ wire::tcp_repr sack_seg(peer_conn& pc, uint32_t ack_off, blocks b) {
 }
 void sack(peer_conn& pc, uint32_t ack_off, blocks b) { pc.f.inject(sack_seg(pc, ack_off, b)); }
 
+// Queues n bytes, takes the first flight (ten segments) off the wire and
+// lets one RTT (100 ms) pass: where most cases start.
+void first_flight(peer_conn& pc, size_t n) {
+    pc.send_bytes(n);
+    REQUIRE(sent_offsets(pc).size() == 10);
+    pc.f.advance_ms(100);
+}
+
+// Segment 0 (of size m) is missing: the peer SACKs one, two, then three
+// segments above it (DupThresh).
+void three_sacks_above_hole(peer_conn& pc, uint32_t m) {
+    for (uint32_t k = 2; k <= 4; ++k) {
+        sack(pc, 0, {{m, k * m}});
+    }
+}
+
 peer_opts sack_peer() {
     peer_opts o;
     o.mss = 1000;
     o.sack = true;
     return o;
+}
+
+peer_opts sack_ts_peer() {
+    peer_opts o = sack_peer();
+    o.ts = true;
+    return o;
+}
+
+// The peer ACKs up to ack_off, echoing tsecr: which of our transmissions
+// the ACK answers.
+void ack_echoing(peer_conn& pc, uint32_t ack_off, uint32_t tsecr) {
+    auto th = pc.pseg(0, ack_off);
+    th.opt.ts_ecr = tsecr;
+    pc.f.inject(th);
 }
 
 }  // namespace
@@ -51,9 +81,7 @@ TEST_CASE("sack: SACK blocks mark whole segments on the scoreboard; an invalid b
     tcp_fixture f;
     peer_conn pc(f, sack_peer());
     pc.open();
-    pc.send_bytes(10000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
+    first_flight(pc, 10000);
     sack(pc, 0, {{2000, 4000}});
     CHECK(pc.s.tp()->sacked_out == 2);
     CHECK(pc.s.tp()->highest_sack.v == pc.snd0() + 4000);
@@ -74,9 +102,7 @@ TEST_CASE("sack: three SACKed segments above a hole start recovery and resend on
     tcp_fixture f;
     peer_conn pc(f, sack_peer());
     pc.open();
-    pc.send_bytes(30000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
+    first_flight(pc, 30000);
     // Segment 0 is lost. The first two SACKs allow one new segment each
     // (RFC 3042 limited transmit falls out of the pipe).
     sack(pc, 0, {{1000, 2000}});
@@ -113,9 +139,7 @@ TEST_CASE("sack: several holes in one window are repaired in one recovery, witho
     tcp_fixture f;
     peer_conn pc(f, sack_peer());
     pc.open();
-    pc.send_bytes(10000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
+    first_flight(pc, 10000);
     // Lost: 0, 3 and 6.
     sack(pc, 0, {{1000, 3000}});
     sack(pc, 0, {{4000, 6000}, {1000, 3000}});
@@ -149,12 +173,8 @@ TEST_CASE("sack: a lost retransmission is found by RACK and resent without an RT
     peer_conn pc(f, sack_peer());
     pc.open();
     REQUIRE(pc.s.setsockopt_int(IPPROTO_TCP, OPT_TCP_NODELAY, 1) == 0);
-    pc.send_bytes(40000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
-    sack(pc, 0, {{1000, 2000}});
-    sack(pc, 0, {{1000, 3000}});
-    sack(pc, 0, {{1000, 4000}});
+    first_flight(pc, 40000);
+    three_sacks_above_hole(pc, 1000);
     offs o = sent_offsets(pc);
     REQUIRE(o.size() == 3);
     CHECK(o.back() == 0);  // the retransmission, at t1
@@ -185,9 +205,7 @@ TEST_CASE("sack: with RACK off, DupThresh alone decides: two SACKed segments are
     f.net.sysctl().recovery_rack = 0;
     peer_conn pc(f, sack_peer());
     pc.open();
-    pc.send_bytes(10000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
+    first_flight(pc, 10000);
     sack(pc, 0, {{2000, 4000}});
     CHECK(pc.s.tp()->lost_out == 0);
     f.advance_ms(50);  // no time-based rule: nothing happens (PTO and RTO are later)
@@ -207,9 +225,7 @@ TEST_CASE("sack: RACK waits a quarter RTT for reordering before one SACK makes a
     tcp_fixture f;
     peer_conn pc(f, sack_peer());
     pc.open();
-    pc.send_bytes(10000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
+    first_flight(pc, 10000);
     sack(pc, 0, {{1000, 2000}});
     CHECK(pc.s.tp()->lost_out == 0);
     CHECK(pc.s.tp()->icsk_pending == ICSK_TIME_REO_TIMEOUT);
@@ -227,9 +243,7 @@ TEST_CASE("prr: cwnd falls to ssthresh over one round, one segment per two deliv
     peer_conn pc(f, sack_peer());
     pc.open();
     REQUIRE(pc.s.setsockopt_int(IPPROTO_TCP, OPT_TCP_NODELAY, 1) == 0);
-    pc.send_bytes(40000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
+    first_flight(pc, 40000);
     // Hole at 0; SACKs for 1..9 (9 delivered). Limited transmit sends 2 first.
     sack(pc, 0, {{1000, 2000}});
     sack(pc, 0, {{1000, 3000}});
@@ -336,12 +350,8 @@ TEST_CASE("undo: a D-SACK for the only retransmission restores cwnd and ssthresh
     tcp_fixture f;
     peer_conn pc(f, sack_peer());
     pc.open();
-    pc.send_bytes(10000);
-    REQUIRE(sent_offsets(pc).size() == 10);
-    f.advance_ms(100);
-    sack(pc, 0, {{1000, 2000}});
-    sack(pc, 0, {{1000, 3000}});
-    sack(pc, 0, {{1000, 4000}});
+    first_flight(pc, 10000);
+    three_sacks_above_hole(pc, 1000);
     REQUIRE(pc.s.tp()->icsk_ca_state == TCP_CA_Recovery);
     REQUIRE(pc.s.tp()->snd_ssthresh == 5);
     f.drain_tcp();
@@ -375,9 +385,7 @@ TEST_CASE("undo: a D-SACK for new data (network duplication) undoes nothing") {
 
 TEST_CASE("undo: the ACK echoes the original's timestamp, so the fast retransmit was spurious (RFC 3522)") {
     tcp_fixture f;
-    peer_opts o = sack_peer();
-    o.ts = true;
-    peer_conn pc(f, o);
+    peer_conn pc(f, sack_ts_peer());
     pc.open();
     constexpr uint32_t m = 988;  // mss 1000 minus the timestamp option
     pc.send_bytes(10 * m);
@@ -385,16 +393,12 @@ TEST_CASE("undo: the ACK echoes the original's timestamp, so the fast retransmit
     REQUIRE(first.size() == 10);
     const uint32_t orig_tsval = first[0].tcp.opt.ts_val;
     f.advance_ms(100);
-    sack(pc, 0, {{m, 2 * m}});
-    sack(pc, 0, {{m, 3 * m}});
-    sack(pc, 0, {{m, 4 * m}});
+    three_sacks_above_hole(pc, m);
     REQUIRE(pc.s.tp()->icsk_ca_state == TCP_CA_Recovery);
     f.drain_tcp();
     // The original segment 0 arrives late; the peer's ACK echoes its TSval,
     // which is older than our retransmission.
-    auto th = pc.pseg(0, 10 * m);
-    th.opt.ts_ecr = orig_tsval;
-    f.inject(th);
+    ack_echoing(pc, 10 * m, orig_tsval);
     CHECK(pc.s.tp()->icsk_ca_state == TCP_CA_Open);
     CHECK(f.net.counters().tcp_spurious_undos == 1);
     CHECK(pc.s.tp()->snd_cwnd == 10);
@@ -403,24 +407,18 @@ TEST_CASE("undo: the ACK echoes the original's timestamp, so the fast retransmit
 
 TEST_CASE("undo: an ACK echoing the retransmission's timestamp proves a real loss, no undo") {
     tcp_fixture f;
-    peer_opts o = sack_peer();
-    o.ts = true;
-    peer_conn pc(f, o);
+    peer_conn pc(f, sack_ts_peer());
     pc.open();
     constexpr uint32_t m = 988;  // mss 1000 minus the timestamp option
     pc.send_bytes(10 * m);
     f.drain_tcp();
     f.advance_ms(100);
-    sack(pc, 0, {{m, 2 * m}});
-    sack(pc, 0, {{m, 3 * m}});
-    sack(pc, 0, {{m, 4 * m}});
+    three_sacks_above_hole(pc, m);
     auto rtx = data_frames(f.drain_tcp());
     REQUIRE(!rtx.empty());
     REQUIRE(pc.off(rtx.back()) == 0);
     f.advance_ms(100);
-    auto th = pc.pseg(0, 10 * m);
-    th.opt.ts_ecr = rtx.back().tcp.opt.ts_val;
-    f.inject(th);
+    ack_echoing(pc, 10 * m, rtx.back().tcp.opt.ts_val);
     CHECK(pc.s.tp()->icsk_ca_state == TCP_CA_Open);
     CHECK(f.net.counters().tcp_spurious_undos == 0);
     CHECK(pc.s.tp()->snd_cwnd == 5);
@@ -429,9 +427,7 @@ TEST_CASE("undo: an ACK echoing the retransmission's timestamp proves a real los
 
 TEST_CASE("undo: an RTO proven spurious by timestamps restores the window (Linux tcp_try_undo_loss)") {
     tcp_fixture f;
-    peer_opts o = sack_peer();
-    o.ts = true;
-    peer_conn pc(f, o);
+    peer_conn pc(f, sack_ts_peer());
     pc.open();
     pc.send_bytes(10 * 988);
     auto first = data_frames(f.drain_tcp());
@@ -442,9 +438,7 @@ TEST_CASE("undo: an RTO proven spurious by timestamps restores the window (Linux
         rto = run_until_tcp(f, 2 * NSEC_PER_SEC);
     }
     REQUIRE(pc.s.tp()->icsk_ca_state == TCP_CA_Loss);
-    auto th = pc.pseg(0, 10 * 988);
-    th.opt.ts_ecr = first[0].tcp.opt.ts_val;  // the originals all arrived
-    f.inject(th);
+    ack_echoing(pc, 10 * 988, first[0].tcp.opt.ts_val);  // the originals all arrived
     CHECK(pc.s.tp()->icsk_ca_state == TCP_CA_Open);
     CHECK(f.net.counters().tcp_spurious_undos == 1);
     CHECK(pc.s.tp()->snd_cwnd >= 10);

@@ -50,14 +50,25 @@ wire::tcp_repr syn_with_mss(uint16_t pport, uint32_t pisn, uint16_t mss) {
     return s;
 }
 
+// A listener (backlog 4) with a full SYN queue: the next SYN gets a cookie.
+usock full_listener(tcp_fixture& f) {
+    usock l = make_listener(f, 4);
+    fill_syn_queue(f, l);
+    return l;
+}
+
+// The peer's SYN, and the SYN-ACK we answer it with.
+parsed_frame syn_synack(tcp_fixture& f, const wire::tcp_repr& syn) {
+    f.inject(syn);
+    return f.expect_tcp(TCPF_SYN | TCPF_ACK);
+}
+
 }  // namespace
 
 TEST_CASE("syncookies: full SYN queue answers with a cookie and keeps no state", "[syncookies]") {
     tcp_fixture f;
-    usock l = make_listener(f, 4);
-    fill_syn_queue(f, l);
-    f.inject(syn_with_mss(2000, 777, 1460));
-    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+    usock l = full_listener(f);
+    auto sa = syn_synack(f, syn_with_mss(2000, 777, 1460));
     CHECK(sa.tcp.ack.v == 778);
     CHECK(sa.tcp.opt.has_mss);
     CHECK_FALSE(sa.tcp.opt.has_wscale);  // no timestamps: nothing else remembered
@@ -71,10 +82,8 @@ TEST_CASE("syncookies: full SYN queue answers with a cookie and keeps no state",
 
 TEST_CASE("syncookies: a valid cookie ACK gives an established socket carrying data both ways", "[syncookies]") {
     tcp_fixture f;
-    usock l = make_listener(f, 4);
-    fill_syn_queue(f, l);
-    f.inject(syn_with_mss(2000, 777, 1300));
-    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+    usock l = full_listener(f);
+    auto sa = syn_synack(f, syn_with_mss(2000, 777, 1300));
     const uint32_t iss = sa.tcp.seq.v;
     f.inject(seg(2000, LPORT, 778, iss + 1, TCPF_ACK | TCPF_PSH), std::string("hello"));
     CHECK(f.net.counters().tcp_syncookies_recv == 1);
@@ -106,8 +115,7 @@ TEST_CASE("syncookies: a valid cookie ACK gives an established socket carrying d
 
 TEST_CASE("syncookies: with timestamps the wscale and SACK-permitted are restored", "[syncookies]") {
     tcp_fixture f;
-    usock l = make_listener(f, 4);
-    fill_syn_queue(f, l);
+    usock l = full_listener(f);
     f.advance_ms(1234);
     f.dev.clear_tx();
     auto syn = syn_with_mss(2001, 9000, 1460);
@@ -116,8 +124,7 @@ TEST_CASE("syncookies: with timestamps the wscale and SACK-permitted are restore
     syn.opt.sack_permitted = true;
     syn.opt.has_ts = true;
     syn.opt.ts_val = 100;
-    f.inject(syn);
-    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+    auto sa = syn_synack(f, syn);
     CHECK(sa.tcp.opt.has_wscale);
     CHECK(sa.tcp.opt.sack_permitted);
     REQUIRE(sa.tcp.opt.has_ts);
@@ -147,11 +154,9 @@ TEST_CASE("syncookies: with timestamps the wscale and SACK-permitted are restore
 
 TEST_CASE("syncookies: forged and stale cookies get a RST and count as failed", "[syncookies]") {
     tcp_fixture f;
-    usock l = make_listener(f, 4);
-    fill_syn_queue(f, l);
+    usock l = full_listener(f);
     SECTION("forged") {
-        f.inject(syn_with_mss(2002, 4242, 1460));
-        auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+        auto sa = syn_synack(f, syn_with_mss(2002, 4242, 1460));
         f.inject(seg(2002, LPORT, 4243, sa.tcp.seq.v + 2, TCPF_ACK));
         auto rst = f.expect_tcp(TCPF_RST);
         CHECK(rst.tcp.seq.v == sa.tcp.seq.v + 2);
@@ -160,8 +165,7 @@ TEST_CASE("syncookies: forged and stale cookies get a RST and count as failed", 
         CHECK(lookup(f, 2002) == nullptr);
     }
     SECTION("one counter old is still accepted") {
-        f.inject(syn_with_mss(2003, 4242, 1460));
-        auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+        auto sa = syn_synack(f, syn_with_mss(2003, 4242, 1460));
         wait_s(f, syncookie_period_sec);
         f.inject(seg(2003, LPORT, 4243, sa.tcp.seq.v + 1, TCPF_ACK));
         CHECK(f.net.counters().tcp_syncookies_recv == 1);
@@ -169,8 +173,7 @@ TEST_CASE("syncookies: forged and stale cookies get a RST and count as failed", 
         CHECK(lookup(f, 2003)->sk_state == TCP_ESTABLISHED);
     }
     SECTION("two counters old is stale") {
-        f.inject(syn_with_mss(2004, 4242, 1460));
-        auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+        auto sa = syn_synack(f, syn_with_mss(2004, 4242, 1460));
         wait_s(f, 2 * syncookie_period_sec);
         f.inject_raw(make_arp_request(PEER_MAC, PEER_IP, LOCAL_IP));  // the neighbour entry aged out
         f.dev.clear_tx();
@@ -211,8 +214,7 @@ TEST_CASE("syncookies: an ACK is checked as a cookie only within two minutes of 
 TEST_CASE("syncookies=0: a full SYN queue drops the SYN", "[syncookies]") {
     tcp_fixture f;
     f.net.sysctl().syncookies = 0;
-    usock l = make_listener(f, 4);
-    fill_syn_queue(f, l);
+    usock l = full_listener(f);
     const auto drops = f.net.counters().tcp_listen_drops;
     f.inject(syn_with_mss(2005, 1, 1460));
     f.expect_no_tx();
@@ -229,8 +231,7 @@ TEST_CASE("syncookies=2: every SYN gets a cookie", "[syncookies]") {
     tcp_fixture f;
     f.net.sysctl().syncookies = 2;
     usock l = make_listener(f, 4);
-    f.inject(syn_with_mss(2006, 50, 1440));
-    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+    auto sa = syn_synack(f, syn_with_mss(2006, 50, 1440));
     CHECK(inet_csk(l.sk())->icsk_syn_queue_len == 0);
     CHECK(lookup(f, 2006) == nullptr);
     CHECK(f.net.counters().tcp_syncookies_sent == 1);
@@ -250,8 +251,7 @@ TEST_CASE("syncookies: a full accept queue drops the cookie ACK (Linux)", "[sync
     // Both SYNs before any ACK: the accept queue is empty when they come.
     uint32_t iss[2];
     for (uint16_t i = 0; i < 2; ++i) {
-        f.inject(syn_with_mss(uint16_t(3000 + i), 10, 1460));
-        iss[i] = f.expect_tcp(TCPF_SYN | TCPF_ACK).tcp.seq.v;
+        iss[i] = syn_synack(f, syn_with_mss(uint16_t(3000 + i), 10, 1460)).tcp.seq.v;
     }
     for (uint16_t i = 0; i < 2; ++i) {
         f.inject(seg(uint16_t(3000 + i), LPORT, 11, iss[i] + 1, TCPF_ACK));
@@ -269,8 +269,7 @@ TEST_CASE("syncookies: a 10k SYN flood does not hurt an established transfer or 
     tcp_fixture f;
     usock l = make_listener(f, 1);
     // The data connection, before the flood.
-    f.inject(syn_with_mss(4000, 100, 1460));
-    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+    auto sa = syn_synack(f, syn_with_mss(4000, 100, 1460));
     f.inject(seg(4000, LPORT, 101, sa.tcp.seq.v + 1, TCPF_ACK));
     usock a;
     REQUIRE(l.accept(&a) == 0);
@@ -309,8 +308,7 @@ TEST_CASE("syncookies: a 10k SYN flood does not hurt an established transfer or 
     }
     CHECK(seen);
     // A legitimate client completes through a cookie.
-    f.inject(syn_with_mss(60000, 31337, 1460));
-    auto sa2 = f.expect_tcp(TCPF_SYN | TCPF_ACK);
+    auto sa2 = syn_synack(f, syn_with_mss(60000, 31337, 1460));
     f.inject(seg(60000, LPORT, 31338, sa2.tcp.seq.v + 1, TCPF_ACK));
     REQUIRE(lookup(f, 60000) != nullptr);
     CHECK(lookup(f, 60000)->sk_state == TCP_ESTABLISHED);
