@@ -1,7 +1,7 @@
 // libFuzzer harness over the frame input path (testing.md layer 7): a stack
 // on a test_netdev with a virtual clock, set up afresh for every input with a
-// listener and two established connections (one passive, one active) that
-// have data in flight; the input is a sequence of frames injected one by one,
+// listener and two established connections (one passive with CUBIC, one
+// active with BBR and pacing) that have data in flight; the input is a sequence of frames injected one by one,
 // each followed by an optional socket call and a timer advance.
 //
 // Input format, repeated to the end of the input:
@@ -136,6 +136,13 @@ struct harness {
         }
 
         active = make_socket();
+        // The active connection runs BBR (rate sampling, pacing timer),
+        // the passive one the default CUBIC: both congestion paths see the
+        // fuzzed ACKs.
+        static const char bbr_name[] = "bbr";
+        if (active->ops->setsockopt(active, IPPROTO_TCP, 13 /* TCP_CONGESTION */, bbr_name, 3) != 0) {
+            die("TCP_CONGESTION bbr");
+        }
         sockaddr_in b = sin_of(local_ip, active_port);
         sockaddr_in c = sin_of(peer_ip, active_peer_port);
         if (active->ops->bind(active, reinterpret_cast<sockaddr*>(&b), sizeof(b)) != 0) {
