@@ -274,7 +274,9 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
         tcp_xmit_retransmit_queue(sk);
         return;
     }
-    tcp_set_ca_state(sk, tp->sacked_out ? TCP_CA_Disorder : TCP_CA_Open);
+    if (tp->icsk_ca_state != TCP_CA_CWR) {  // an ECN reduction lasts its window
+        tcp_set_ca_state(sk, tp->sacked_out ? TCP_CA_Disorder : TCP_CA_Open);
+    }
 }
 
 // Removes fully acknowledged segments from the write queue, takes an RTT
