@@ -24,6 +24,7 @@ struct config {
     std::string dpdk_lib;      // DSHIM_DPDK_LIB: path of libdshim_dpdk.so (default: beside libdshim.so)
     bool exit_stats = false;   // DSHIM_EXIT_STATS=1: print `dshim stat` to stderr at exit
     std::string faults;        // DSHIM_FAULTS: fault injection spec (validated; dpdk_port/fault_spec.hh)
+    int tcp_ecn = -1;          // DSHIM_TCP_ECN: net.ipv4.tcp_ecn 0/1/2 (-1: the stack default, 2)
     bool enabled = false;      // DSHIM_PORT and DSHIM_IP given: accelerate
 
     // Reads the environment (and DSHIM_CONF). On a bad value, prints one

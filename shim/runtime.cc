@@ -430,6 +430,9 @@ stack* runtime_stack(int* err) {
     sc.prefix_len = g_cfg.prefix_len;
     sc.gateway = g_cfg.gw;
     auto* net = new stack(*g_port.dev, *g_port.pool, *g_port.clock, sc);
+    if (g_cfg.tcp_ecn >= 0) {
+        net->sysctl().ecn = uint8_t(g_cfg.tcp_ecn);  // DSHIM_TCP_ECN (net.ipv4.tcp_ecn)
+    }
     g_fast_clock_off = mono_now() - g_port.clock->now();
     g_fast_clock.store(g_port.clock, std::memory_order_release);
     g_stack.store(net, std::memory_order_release);
