@@ -378,3 +378,47 @@ TEST_CASE("ecn: a SYN cookie keeps ECN in the TSval bit (timestamps needed)", "[
     c.close();
     l.close();
 }
+
+// ------------------------------------------------------------ two stacks
+
+#include "sim/transfer.hh"
+
+TEST_CASE("ecn: two stacks, CE marks on the data path: byte-exact, ECE echoed, sender reduces, no loss", "[ecn][sim]") {
+    sim_wire_config wc;
+    wc.a_to_b.delay = NSEC_PER_MSEC;
+    wc.b_to_a.delay = NSEC_PER_MSEC;
+    wc.b_to_a.bandwidth_bps = 100'000'000;
+    wc.b_to_a.ce = 0.02;  // b's data towards a crosses a marking AQM
+    wc.seed = 77;
+    wc.capture_frames = 0;
+    bool ecn = true;
+    SECTION("ECN negotiated (b requests, a accepts by default)") { ecn = true; }
+    SECTION("ECN off: the marks mean nothing") { ecn = false; }
+    sim_pair p(wc);
+    p.b.sysctl().ecn = ecn ? 1 : 2;
+    usock c, s;
+    connect_pair(p, 9300, c, s);  // client on b, server on a
+    CHECK(((c.tp()->ecn_flags & TCP_ECN_OK) != 0) == ecn);
+    CHECK(((s.tp()->ecn_flags & TCP_ECN_OK) != 0) == ecn);
+    const uint64_t size = 4u << 20;
+    stream_state up{&c, &s, size, 0x3c};
+    REQUIRE(run_streams(p, {&up}, 60 * NSEC_PER_SEC));
+    CHECK(up.received == size);
+    CHECK(up.mismatches == 0);
+    const uint64_t marked = p.wire.stats(sim_dir::b_to_a).ce_marked;
+    INFO("marked " << marked << " ce_rx " << p.a.counters().tcp_ecn_ce_rx << " cwr " << p.b.counters().tcp_ecn_cwr);
+    CHECK(p.b.counters().tcp_retrans_segs == 0);  // congestion signalled without loss
+    if (ecn) {
+        CHECK(marked > 20);
+        CHECK(p.a.counters().tcp_ecn_ce_rx == marked);
+        CHECK(p.b.counters().tcp_ecn_cwr > 0);
+        CHECK(p.b.counters().tcp_ecn_cwr <= marked);  // at most one reduction per window
+        CHECK((tcpi_options(s) & TCPI_ECN_SEEN) != 0);
+    } else {
+        CHECK(marked == 0);  // Not-ECT frames are never marked
+        CHECK(p.a.counters().tcp_ecn_ce_rx == 0);
+        CHECK(p.b.counters().tcp_ecn_cwr == 0);
+    }
+    c.close();
+    s.close();
+}
