@@ -426,7 +426,8 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
     if (seg_payload(skb) > 0) {
         flag |= FLAG_DATA;
     }
-    if (tcp_ecn_rcv_ecn_echo(tp, th.flags)) {
+    // Not on the handshake's ACK: Linux's child has nothing in flight then.
+    if (sk->sk_state != TCP_SYN_RECV && tcp_ecn_rcv_ecn_echo(tp, th.flags)) {
         flag |= FLAG_ECE;
     }
     tcp_ecn_accept_cwr(sk, th.flags, seg_payload(skb) > 0);

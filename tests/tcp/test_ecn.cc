@@ -422,3 +422,17 @@ TEST_CASE("ecn: two stacks, CE marks on the data path: byte-exact, ECE echoed, s
     c.close();
     s.close();
 }
+
+TEST_CASE("ecn: ECE on the handshake's final ACK is not a congestion signal", "[ecn]") {
+    tcp_fixture f;
+    usock l = make_listener(f);
+    f.inject(seg(3000, LPORT, 100, 0, TCPF_SYN | TCPF_ECE | TCPF_CWR));
+    auto sa = f.expect_tcp(TCPF_SYN | TCPF_ACK | TCPF_ECE);
+    f.inject(seg(3000, LPORT, 101, sa.tcp.seq.v + 1, TCPF_ACK | TCPF_ECE));
+    usock c;
+    REQUIRE(l.accept(&c) == 0);
+    CHECK(c.tp()->icsk_ca_state == TCP_CA_Open);
+    CHECK(f.net.counters().tcp_ecn_cwr == 0);
+    c.close();
+    l.close();
+}
