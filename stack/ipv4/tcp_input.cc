@@ -167,9 +167,13 @@ void tcp_enter_recovery(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
     ++sk->sk_net->counters().tcp_fast_retrans;
     ++sk->sk_net->counters().tcp_reno_recovery;
-    tp->prior_ssthresh = tp->snd_ssthresh;
-    tp->prior_cwnd = tp->snd_cwnd;
-    tp->snd_ssthresh = tp->icsk_ca_ops->ssthresh(tp);
+    if (tp->icsk_ca_state == TCP_CA_CWR) {
+        tp->prior_ssthresh = 0;  // reduced for ECN in this window already: not twice, no undo (Linux)
+    } else {
+        tp->prior_ssthresh = tp->snd_ssthresh;
+        tp->prior_cwnd = tp->snd_cwnd;
+        tp->snd_ssthresh = tp->icsk_ca_ops->ssthresh(tp);
+    }
     tp->high_seq = tp->snd_nxt;
     tp->undo_marker = tp->snd_una;
     tcp_ecn_queue_cwr(tp);

@@ -436,3 +436,85 @@ TEST_CASE("ecn: ECE on the handshake's final ACK is not a congestion signal", "[
     c.close();
     l.close();
 }
+
+TEST_CASE("ecn: ECE during fast recovery is ignored; recovery's reduction is signalled with CWR", "[ecn]") {
+    tcp_fixture f;
+    peer_opts o;
+    SECTION("Reno") { o.sack = false; }
+    SECTION("SACK") { o.sack = true; }
+    peer_conn c = ecn_conn(f, o);
+    tcp_sock* tp = c.s.tp();
+    REQUIRE(c.send_bytes(30000) == 30000);
+    REQUIRE(data_frames(f.drain_tcp()).size() == 10);
+    // Segment 0 lost: three duplicate ACKs (with SACK blocks when SACK is on).
+    for (uint32_t k = 1; k <= 3; ++k) {
+        auto th = c.pseg(0, 0);
+        if (o.sack) {
+            th.opt.num_sacks = 1;
+            th.opt.sacks[0] = {wire::seq32(c.snd0() + 1000), wire::seq32(c.snd0() + 1000 * (k + 1))};
+        }
+        f.inject(th);
+    }
+    REQUIRE(tp->icsk_ca_state == TCP_CA_Recovery);
+    const uint32_t ssthresh = tp->snd_ssthresh;
+    // Limited transmit (RFC 3042) sent new data before recovery, without
+    // CWR; the fast retransmission is Not-ECT and has no CWR either.
+    uint32_t sent_end = 10000;
+    bool rexmit = false;
+    for (auto& fr : data_frames(f.drain_tcp())) {
+        if (c.off(fr) == 0) {
+            rexmit = true;
+            CHECK(ecn_of(fr) == INET_ECN_NOT_ECT);
+        } else {
+            sent_end = std::max(sent_end, c.off(fr) + 1000);
+        }
+        CHECK((fr.tcp.flags & TCPF_CWR) == 0);
+    }
+    CHECK(rexmit);
+    // An ECE now (a CE from before the loss) changes nothing.
+    auto th = c.pseg(0, 0, TCPF_ACK | TCPF_ECE);
+    if (o.sack) {
+        th.opt.num_sacks = 1;
+        th.opt.sacks[0] = {wire::seq32(c.snd0() + 1000), wire::seq32(c.snd0() + 5000)};
+    }
+    f.inject(th);
+    CHECK(tp->icsk_ca_state == TCP_CA_Recovery);
+    CHECK(tp->snd_ssthresh == ssthresh);
+    CHECK(f.net.counters().tcp_ecn_cwr == 0);
+    // The first new data segment after the reduction carries CWR.
+    bool cwr_seen = false;
+    for (uint32_t ack = 2000; ack <= 10000 && !cwr_seen; ack += 1000) {
+        f.inject(c.pseg(0, ack));
+        for (auto& fr : data_frames(f.drain_tcp())) {
+            if (c.off(fr) >= sent_end) {
+                CHECK((fr.tcp.flags & TCPF_CWR) != 0);
+                CHECK(ecn_of(fr) == INET_ECN_ECT_0);
+                cwr_seen = true;
+                break;
+            }
+        }
+    }
+    CHECK(cwr_seen);
+    c.s.close();
+}
+
+TEST_CASE("ecn: Reno: loss in the window of an ECN reduction does not cut ssthresh again", "[ecn]") {
+    tcp_fixture f;
+    peer_conn c = ecn_conn(f);
+    tcp_sock* tp = c.s.tp();
+    REQUIRE(c.send_bytes(30000) == 30000);
+    REQUIRE(data_frames(f.drain_tcp()).size() == 10);
+    // Half the flight ACKed with ECE: PRR brings cwnd down to ssthresh (5).
+    f.inject(c.pseg(0, 5000, TCPF_ACK | TCPF_ECE));
+    REQUIRE(tp->icsk_ca_state == TCP_CA_CWR);
+    REQUIRE(tp->snd_ssthresh == 5);
+    REQUIRE(tp->snd_cwnd == 5);
+    f.drain_tcp();
+    for (int k = 0; k < 3; ++k) {
+        f.inject(c.pseg(0, 5000));  // segment 5 lost
+    }
+    // Linux: no second cut (cwnd / 2 = 2 here) for the same window.
+    CHECK(tp->icsk_ca_state == TCP_CA_Recovery);
+    CHECK(tp->snd_ssthresh == 5);
+    c.s.close();
+}
