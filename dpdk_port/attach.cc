@@ -162,6 +162,8 @@ void op_stats(dshim_port* p, dshim_port_stats* out) noexcept {
         out->fault_tx_corrupted = f->tx_faults.corrupted;
         out->fault_tx_delayed = f->tx_faults.delayed;
         out->fault_copy_fail = f->rx_faults.copy_fail + f->tx_faults.copy_fail;
+        out->fault_rx_ce = f->rx_faults.ce_marked;
+        out->fault_tx_ce = f->tx_faults.ce_marked;
     }
 }
 

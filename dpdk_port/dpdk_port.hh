@@ -75,6 +75,7 @@ struct dshim_port_stats {
     uint64_t fault_rx_lost, fault_rx_dup, fault_rx_reordered, fault_rx_corrupted, fault_rx_delayed;
     uint64_t fault_tx_lost, fault_tx_dup, fault_tx_reordered, fault_tx_corrupted, fault_tx_delayed;
     uint64_t fault_copy_fail;    // no buffer for a duplicate or corrupted copy
+    uint64_t fault_rx_ce, fault_tx_ce;  // ECT frames re-marked CE (ce=)
 };
 
 // An attached port. Filled by dshim_dpdk_attach; the pointers stay valid

@@ -17,18 +17,19 @@ struct fault_spec {
     double dup = 0;      // frame sent/received twice
     double reorder = 0;  // frame held back and released after the next one
     double corrupt = 0;  // one byte flipped after the checksums are final
+    double ce = 0;       // an ECT(0)/ECT(1) IPv4 frame re-marked CE (an AQM, RFC 3168 §5)
     uint32_t delay_us = 0;   // every frame held this long (0..1000000)
     uint64_t seed = 1;       // deterministic RNG
     bool rx = true;          // dir=rx|tx|both
     bool tx = true;
 
     bool active() const noexcept {
-        return (rx || tx) && (loss > 0 || dup > 0 || reorder > 0 || corrupt > 0 || delay_us > 0);
+        return (rx || tx) && (loss > 0 || dup > 0 || reorder > 0 || corrupt > 0 || ce > 0 || delay_us > 0);
     }
 };
 
-// Parses "loss=0.05,dup=0.01,reorder=0.02,corrupt=0.001,delay_us=200,seed=7,
-// dir=both". An empty string means no faults. Returns false with err naming
+// Parses "loss=0.05,dup=0.01,reorder=0.02,corrupt=0.001,ce=0.01,delay_us=200,
+// seed=7,dir=both". An empty string means no faults. Returns false with err naming
 // the bad key and what it expects.
 inline bool parse_fault_spec(const std::string& text, fault_spec& out, std::string& err) {
     fault_spec s;
@@ -45,7 +46,7 @@ inline bool parse_fault_spec(const std::string& text, fault_spec& out, std::stri
         }
         const size_t eq = item.find('=');
         if (eq == std::string::npos) {
-            err = "'" + item + "': expected key=value (keys: loss, dup, reorder, corrupt, delay_us, seed, dir)";
+            err = "'" + item + "': expected key=value (keys: loss, dup, reorder, corrupt, ce, delay_us, seed, dir)";
             return false;
         }
         const std::string key = item.substr(0, eq);
@@ -81,6 +82,8 @@ inline bool parse_fault_spec(const std::string& text, fault_spec& out, std::stri
             ok = prob(s.reorder);
         } else if (key == "corrupt") {
             ok = prob(s.corrupt);
+        } else if (key == "ce") {
+            ok = prob(s.ce);
         } else if (key == "delay_us") {
             uint64_t v = 0;
             ok = uint(v, 1'000'000);
@@ -96,7 +99,7 @@ inline bool parse_fault_spec(const std::string& text, fault_spec& out, std::stri
                 ok = false;
             }
         } else {
-            err = "unknown key '" + key + "' (keys: loss, dup, reorder, corrupt, delay_us, seed, dir)";
+            err = "unknown key '" + key + "' (keys: loss, dup, reorder, corrupt, ce, delay_us, seed, dir)";
             ok = false;
         }
         if (!ok) {

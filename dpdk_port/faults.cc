@@ -182,11 +182,52 @@ pbuf* fault_netdev::corrupt(lane& l, pbuf* p) noexcept {
     return target;
 }
 
+// ce=: what an AQM on the path does to an ECN-capable packet (RFC 3168 §5):
+// ECT(0)/ECT(1) becomes CE (11); Not-ECT and CE frames pass untouched and
+// draw no random number. The IPv4 header checksum is updated incrementally
+// (RFC 1624 eqn. 3), so a frame that arrived with a bad sum keeps a bad sum;
+// a tx frame whose checksum the device fills is left to the device. tx
+// frames share their data with the retransmit queue: mark a private copy.
+pbuf* fault_netdev::mark_ce(lane& l, pbuf* p) noexcept {
+    if (p->len < eth_hlen + 20 || load16(p->data + 12) != ethertype_ipv4) {
+        return p;
+    }
+    const unsigned ecn = unsigned(p->data[eth_hlen + 1]) & 3;
+    if ((ecn != 1 && ecn != 2) || !chance(l, _spec.ce)) {
+        return p;
+    }
+    pbuf* target = p;
+    if (l.tx) {
+        target = copy_of(p);
+        _pool.free(p);
+        if (target == nullptr) {
+            ++l.counters->copy_fail;
+            return nullptr;
+        }
+    }
+    std::byte* ip = target->data + eth_hlen;
+    const uint16_t old_word = load16(ip);
+    ip[1] |= std::byte{3};
+    const uint16_t new_word = load16(ip);
+    if (!(l.tx && (target->flags & PBUF_TX_IP_CSUM))) {
+        const uint32_t sum = uint32_t(uint16_t(~load16(ip + 10))) + uint16_t(~old_word) + new_word;
+        store16(ip + 10, fold(sum));
+    }
+    ++l.counters->ce_marked;
+    return target;
+}
+
 void fault_netdev::admit(lane& l, pbuf* p, nsec_t now) noexcept {
     if (chance(l, _spec.loss)) {
         _pool.free(p);
         ++l.counters->lost;
         return;
+    }
+    if (_spec.ce > 0) {
+        p = mark_ce(l, p);
+        if (p == nullptr) {
+            return;
+        }
     }
     if (chance(l, _spec.corrupt)) {
         p = corrupt(l, p);

@@ -1,5 +1,5 @@
 // fault_netdev: a netdev wrapped around the port's netdev that loses,
-// duplicates, reorders, corrupts and delays frames in either direction
+// duplicates, reorders, corrupts, CE-marks and delays frames in either direction
 // (DSHIM_FAULTS; netem's counterpart, which this kernel lacks). DPDK-free:
 // it sees only pbufs, the pool and the clock, so it also runs over a
 // test_netdev.
@@ -20,6 +20,7 @@ struct fault_counters {
     uint64_t reordered = 0;
     uint64_t corrupted = 0;
     uint64_t delayed = 0;      // frames that waited delay_us
+    uint64_t ce_marked = 0;    // ECT frames re-marked CE (ce=)
     uint64_t copy_fail = 0;    // dup/corrupt found no buffer (the frame went as is / was lost)
 };
 
@@ -81,6 +82,7 @@ private:
     void release_stale(lane& l, nsec_t now) noexcept;
     pbuf* copy_of(const pbuf* p) noexcept;
     pbuf* corrupt(lane& l, pbuf* p) noexcept;
+    pbuf* mark_ce(lane& l, pbuf* p) noexcept;
     void pump_tx(nsec_t now) noexcept;
 
     netdev& _inner;

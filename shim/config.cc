@@ -111,7 +111,7 @@ config config::load() {
                                        "DSHIM_EAL",  "DSHIM_SPIN_US", "DSHIM_LOG", "DSHIM_PCAP",
                                        "DSHIM_EXIT_LINGER_S", "DSHIM_HUGEPAGES", "DSHIM_MBUFS",
                                        "DSHIM_POLL_KERNEL_US", "DSHIM_DPDK_LIB", "DSHIM_FAULTS",
-                                       "DSHIM_EXIT_STATS", "DSHIM_TCP_CONGESTION"};
+                                       "DSHIM_EXIT_STATS", "DSHIM_TCP_CONGESTION", "DSHIM_TCP_ECN"};
     for (const char* k : keys) {
         if (const char* v = std::getenv(k)) {
             kv[k] = v;
@@ -226,6 +226,13 @@ config config::load() {
             bad("DSHIM_EXIT_STATS", *v, "expected 0 or 1");
         }
         c.exit_stats = *v == "1";
+    }
+    if (auto* v = get("DSHIM_TCP_ECN")) {
+        uint64_t x;
+        if (!parse_u64(*v, x) || x > 2) {
+            bad("DSHIM_TCP_ECN", *v, "expected 0 (off), 1 (request and accept ECN) or 2 (accept only)");
+        }
+        c.tcp_ecn = int(x);
     }
     if (auto* v = get("DSHIM_DPDK_LIB")) {
         c.dpdk_lib = *v;

@@ -25,6 +25,7 @@ struct config {
     bool exit_stats = false;   // DSHIM_EXIT_STATS=1: print `dshim stat` to stderr at exit
     std::string faults;        // DSHIM_FAULTS: fault injection spec (validated; dpdk_port/fault_spec.hh)
     std::string tcp_congestion = "cubic";  // DSHIM_TCP_CONGESTION: default for new sockets
+    int tcp_ecn = -1;          // DSHIM_TCP_ECN: net.ipv4.tcp_ecn 0/1/2 (-1: the stack default, 2)
     bool enabled = false;      // DSHIM_PORT and DSHIM_IP given: accelerate
 
     // Reads the environment (and DSHIM_CONF). On a bad value, prints one

@@ -459,6 +459,9 @@ stack* runtime_stack(int* err) {
     // net.ipv4.tcp_congestion_control (validated by config::load).
     std::snprintf(net->sysctl().congestion_control, sizeof(net->sysctl().congestion_control), "%s",
                   g_cfg.tcp_congestion.c_str());
+    if (g_cfg.tcp_ecn >= 0) {
+        net->sysctl().ecn = uint8_t(g_cfg.tcp_ecn);  // DSHIM_TCP_ECN (net.ipv4.tcp_ecn)
+    }
     g_fast_clock_off = mono_now() - g_port.clock->now();
     g_fast_clock.store(g_port.clock, std::memory_order_release);
     g_stack.store(net, std::memory_order_release);

@@ -100,14 +100,17 @@ std::string stat_render() {
         if (!g_cfg.faults.empty()) {
             out += "faults (" + g_cfg.faults + "):\n";
             std::snprintf(line, sizeof(line),
-                          "  rx lost %llu dup %llu reordered %llu corrupted %llu delayed %llu\n"
-                          "  tx lost %llu dup %llu reordered %llu corrupted %llu delayed %llu  copy-fail %llu\n",
+                          "  rx lost %llu dup %llu reordered %llu corrupted %llu delayed %llu ce-marked %llu\n"
+                          "  tx lost %llu dup %llu reordered %llu corrupted %llu delayed %llu ce-marked %llu  "
+                          "copy-fail %llu\n",
                           (unsigned long long)ps.fault_rx_lost,
                           (unsigned long long)ps.fault_rx_dup, (unsigned long long)ps.fault_rx_reordered,
                           (unsigned long long)ps.fault_rx_corrupted, (unsigned long long)ps.fault_rx_delayed,
+                          (unsigned long long)ps.fault_rx_ce,
                           (unsigned long long)ps.fault_tx_lost, (unsigned long long)ps.fault_tx_dup,
                           (unsigned long long)ps.fault_tx_reordered, (unsigned long long)ps.fault_tx_corrupted,
-                          (unsigned long long)ps.fault_tx_delayed, (unsigned long long)ps.fault_copy_fail);
+                          (unsigned long long)ps.fault_tx_delayed, (unsigned long long)ps.fault_tx_ce,
+                          (unsigned long long)ps.fault_copy_fail);
             out += line;
         }
     }

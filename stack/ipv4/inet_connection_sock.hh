@@ -45,6 +45,7 @@ enum : uint8_t {
     ICSK_ACK_SCHED = 1,   // an ACK is owed
     ICSK_ACK_TIMER = 2,   // the delayed-ACK timer is armed
     ICSK_ACK_PUSHED = 4,  // the peer pushed: ACK promptly
+    ICSK_ACK_NOW = 8,     // send the next ACK at once, one time (ECN CWR received)
 };
 
 // Which timer icsk_retransmit_timer is used for (icsk_pending).

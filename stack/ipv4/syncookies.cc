@@ -8,6 +8,7 @@
 
 #include "core/stack.hh"
 #include "ipv4/ip.hh"
+#include "ipv4/tcp_ecn.hh"
 #include "wire/checksum.hh"
 
 namespace dshim {
@@ -80,8 +81,11 @@ void tcp_syn_cookie_send(sock* listener, const wire::ipv4_repr& iph, const wire:
             opts |= ts_opt_sack;
             sa.opt.sack_permitted = true;
         }
-        if ((th.flags & (wire::TCPF_ECE | wire::TCPF_CWR)) == (wire::TCPF_ECE | wire::TCPF_CWR) && sys.ecn != 0) {
-            opts |= ts_opt_ecn;  // ECN itself is TODO(#5): only remembered
+        if (tcp_ecn_syn_ok(sys, iph.tos, th.flags)) {
+            // Remembered for the ACK; ECE in the SYN-ACK as for a request
+            // (Linux clears ecn_ok for a cookie without timestamps).
+            opts |= ts_opt_ecn;
+            sa.flags |= wire::TCPF_ECE;
         }
         const uint32_t tsval = now_ms(net) + secure_tcp_ts_off(net, iph.dst, iph.src);
         sa.opt.has_ts = true;
@@ -138,6 +142,7 @@ bool cookie_v4_check(sock* listener, pbuf_ptr& skb, const wire::ipv4_repr& iph, 
             co.snd_wscale = uint8_t(std::min<uint32_t>(opts & ts_wscale_none, TCP_MAX_WSCALE));
         }
         co.sack_ok = (opts & ts_opt_sack) != 0 && sys.sack;
+        co.ecn_ok = (opts & ts_opt_ecn) != 0 && sys.ecn != 0;  // cookie_ecn_ok
     }
     ++net.counters().tcp_syncookies_recv;
     // Linux (tcp_v4_syn_recv_sock): a full accept queue drops the ACK; the

@@ -18,6 +18,7 @@ struct syncookie_opts {
     bool wscale_ok = false;
     uint8_t snd_wscale = 0;
     bool sack_ok = false;
+    bool ecn_ok = false;    // the SYN negotiated ECN (TS_OPT_ECN, cookie_ecn_ok)
 };
 
 // Linux's msstab (net/ipv4/syncookies.c): 2 bits of the cookie.

@@ -10,6 +10,7 @@
 #include "core/stack.hh"
 #include "ipv4/ip.hh"
 #include "ipv4/tcp.hh"
+#include "ipv4/tcp_ecn.hh"
 
 namespace dshim {
 
@@ -32,6 +33,7 @@ enum : unsigned {
     FLAG_SYN_ACKED = 1u << 4,
     FLAG_DATA = 1u << 5,       // the segment carries data
     FLAG_RTT_SAMPLE = 1u << 6,
+    FLAG_ECE = 1u << 7,        // ECN-Echo on an ECN connection (RFC 3168 §6.1.2)
 };
 
 uint32_t seg_payload(const pbuf* skb) { return skb->len; }
@@ -166,11 +168,16 @@ void tcp_enter_recovery(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
     ++sk->sk_net->counters().tcp_fast_retrans;
     ++sk->sk_net->counters().tcp_reno_recovery;
-    tp->prior_ssthresh = tp->snd_ssthresh;
-    tp->prior_cwnd = tp->snd_cwnd;
-    tp->snd_ssthresh = tp->icsk_ca_ops->ssthresh(tp);
+    if (tp->icsk_ca_state == TCP_CA_CWR) {
+        tp->prior_ssthresh = 0;  // reduced for ECN in this window already: not twice, no undo (Linux)
+    } else {
+        tp->prior_ssthresh = tp->snd_ssthresh;
+        tp->prior_cwnd = tp->snd_cwnd;
+        tp->snd_ssthresh = tp->icsk_ca_ops->ssthresh(tp);
+    }
     tp->high_seq = tp->snd_nxt;
     tp->undo_marker = tp->snd_una;
+    tcp_ecn_queue_cwr(tp);
     // The duplicate ACKs (sacked_out) already count as having left the
     // network, which gives the "ssthresh + 3*SMSS" inflation.
     if (!tcp_ca_controls_cwnd(tp)) {
@@ -220,8 +227,9 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
         tp->sacked_out = 0;
     }
     if (tp->icsk_ca_state == TCP_CA_CWR) {
-        // ECN reduction (RFC 3168 §6.1.2) spread by PRR over one window.
-        if (!before(tp->snd_una, tp->high_seq)) {
+        // ECN reduction (RFC 3168 §6.1.2) spread by PRR over one window,
+        // held until the ACK goes above high_seq (the CWR segment arrived).
+        if (after(tp->snd_una, tp->high_seq)) {
             if (!tcp_ca_controls_cwnd(tp)) {
                 tp->snd_cwnd = std::max<uint32_t>(tp->snd_ssthresh, 2);
             }
@@ -277,7 +285,9 @@ void tcp_fastretrans_alert(sock* sk, uint32_t acked_pkts, unsigned flag, bool is
         tcp_xmit_retransmit_queue(sk);
         return;
     }
-    tcp_set_ca_state(sk, tp->sacked_out ? TCP_CA_Disorder : TCP_CA_Open);
+    if (tp->icsk_ca_state != TCP_CA_CWR) {  // an ECN reduction lasts its window
+        tcp_set_ca_state(sk, tp->sacked_out ? TCP_CA_Disorder : TCP_CA_Open);
+    }
 }
 
 // Removes fully acknowledged segments from the write queue, takes an RTT
@@ -433,6 +443,11 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
     if (seg_payload(skb) > 0) {
         flag |= FLAG_DATA;
     }
+    // Not on the handshake's ACK: Linux's child has nothing in flight then.
+    if (sk->sk_state != TCP_SYN_RECV && tcp_ecn_rcv_ecn_echo(tp, th.flags)) {
+        flag |= FLAG_ECE;
+    }
+    tcp_ecn_accept_cwr(sk, th.flags, seg_payload(skb) > 0);
     const uint32_t nwin = uint32_t(th.window) << ((th.flags & TCPF_SYN) ? 0 : tp->rx_opt.snd_wscale);
     const uint32_t prior_wnd = tp->snd_wnd;
     if (tcp_may_update_window(tp, ack, th.seq, nwin)) {
@@ -475,8 +490,10 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
     const bool is_dupack = prior_packets != 0 && !(flag & (FLAG_SND_UNA_ADVANCED | FLAG_DATA)) &&
                            nwin == prior_wnd && !(th.flags & (TCPF_SYN | TCPF_FIN));
     if (prior_packets != 0) {
+        // No growth on an ECE that is about to reduce cwnd (Linux reduces
+        // before it would grow); a path-modelling module grows its own.
         if (acked > 0 && tp->icsk_ca_state != TCP_CA_Recovery && tp->icsk_ca_state != TCP_CA_CWR &&
-            !tcp_ca_controls_cwnd(tp)) {
+            !((flag & FLAG_ECE) && tp->icsk_ca_state < TCP_CA_CWR) && !tcp_ca_controls_cwnd(tp)) {
             tp->icsk_ca_ops->cong_avoid(tp, acked);
         }
         tcp_process_tlp_ack(sk, ack, sr.dsack, (flag & FLAG_SND_UNA_ADVANCED) != 0, sr.newly_sacked != 0);
@@ -492,6 +509,14 @@ int tcp_ack(sock* sk, const wire::tcp_repr& th, const pbuf* skb) {
                                        sr.dsack);
         } else {
             tcp_fastretrans_alert(sk, acked, flag, is_dupack);
+        }
+        if ((flag & FLAG_ECE) && tp->icsk_ca_state < TCP_CA_CWR) {
+            // Congestion Experienced, echoed: reduce once per window
+            // (tcp_try_to_open -> tcp_enter_cwr), unless recovery began.
+            tcp_enter_cwr(sk);
+            ++sk->sk_net->counters().tcp_ecn_cwr;
+            tcp_cwnd_reduction(sk, tp->delivered - prior_delivered + (is_dupack ? 1 : 0), false,
+                               (flag & FLAG_SND_UNA_ADVANCED) != 0, false);
         }
         if (tp->rack.reo_deadline != 0 && tp->packets_out != 0) {
             const nsec_t now = sk->sk_net->now();
@@ -745,6 +770,7 @@ void tcp_data_queue_ofo(sock* sk, pbuf_ptr skb) {
     tcp_sock* tp = tcp_sk(sk);
     stack& net = *sk->sk_net;
     tcp_skb_cb* cb = TCP_SKB_CB(skb.get());
+    tcp_ecn_check_ce(sk, cb->ip_dsfield);
     tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS);
     tp->icsk_ack.pending |= ICSK_ACK_SCHED;  // RFC 5681 §4.2: ACK out-of-order data at once
     if (tp->out_of_order_queue.size() >= net.sysctl().ofo_max_segs ||
@@ -808,7 +834,7 @@ void tcp_ack_snd_check(sock* sk) {
     }
     const uint32_t rcv_mss = std::max<uint32_t>(tp->icsk_ack.rcv_mss, 1);
     if ((uint32_t(tp->rcv_nxt - tp->rcv_wup) > rcv_mss && tcp_space(sk) >= tp->rcv_wnd / 2) ||
-        tcp_in_quickack_mode(tp) || !tp->out_of_order_queue.empty()) {
+        tcp_in_quickack_mode(tp) || !tp->out_of_order_queue.empty() || (tp->icsk_ack.pending & ICSK_ACK_NOW)) {
         if (tcp_in_quickack_mode(tp)) {
             ++sk->sk_net->counters().tcp_quick_acks;
         }
@@ -843,9 +869,11 @@ queue_and_out:
         }
         const uint32_t len = skb->len;
         const bool fin = (cb->tcp_flags & TCPF_FIN) != 0;
+        const uint8_t dsfield = cb->ip_dsfield;
         tcp_queue_rcv(sk, std::move(skb));
         if (len > 0) {
             tcp_event_data_recv(sk, len);
+            tcp_ecn_check_ce(sk, dsfield);
         }
         bool ofo_fin = false;
         if (!tp->out_of_order_queue.empty()) {
@@ -1020,6 +1048,7 @@ void tcp_rcv_synsent_state_process(sock* sk, pbuf_ptr skb, const wire::tcp_repr&
         }
         // SYN-ACK: the connection is open.
         tcp_negotiate_syn_options(tp, th);
+        tcp_ecn_rcv_synack(tp, th.flags);
         tcp_parse_options_into(tp, th);
         tp->irs = th.seq;
         tp->rcv_nxt = th.seq + 1;
@@ -1066,8 +1095,10 @@ void tcp_rcv_synsent_state_process(sock* sk, pbuf_ptr skb, const wire::tcp_repr&
         tp->max_window = tp->snd_wnd;
         tp->snd_wl1 = th.seq;
         tcp_sync_mss(sk, tp->icsk_pmtu_cookie);
+        tcp_ecn_rcv_syn(tp, th.flags);
         pbuf* syn = sk->sk_write_queue.front();
         if (syn) {
+            TCP_SKB_CB(syn)->tcp_flags = tcp_ecn_synack_flags(tp, TCP_SKB_CB(syn)->tcp_flags);
             (void)tcp_retransmit_skb(sk, syn);  // now sent as SYN-ACK
         }
         return;

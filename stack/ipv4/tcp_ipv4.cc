@@ -452,6 +452,7 @@ void tcp_v4_rcv(stack& net, pbuf_ptr skb, const wire::ipv4_repr& iph) {
     cb->tcp_flags = th.flags;
     cb->sacked = 0;
     cb->retrans = 0;
+    cb->ip_dsfield = iph.tos;  // the ECN field, for tcp_ecn_check_ce
     cb->when = 0;
 
     sock* sk = inet_lookup_established(net, iph.src, th.sport, iph.dst, th.dport);

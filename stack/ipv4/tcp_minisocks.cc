@@ -13,6 +13,7 @@
 #include "ipv4/ip.hh"
 #include "ipv4/syncookies.hh"
 #include "ipv4/tcp.hh"
+#include "ipv4/tcp_ecn.hh"
 #include "ipv4/tcp_timewait_sock.hh"
 
 namespace dshim {
@@ -152,6 +153,9 @@ sock* tcp_create_openreq_child(sock* listener, const wire::ipv4_repr& iph, const
             rx.sack_ok = co->sack_ok;
         }
     }
+    // ECN (tcp_ecn_create_request / tcp_ecn_openreq_child): from the SYN, or
+    // from the bit the cookie kept in our TSval.
+    tp->ecn_flags = (co ? co->ecn_ok : tcp_ecn_syn_ok(net.sysctl(), iph.tos, th.flags)) ? TCP_ECN_OK : 0;
     tcp_mtup_init(child);
     tcp_sync_mss(child, tp->icsk_pmtu_cookie);
     const uint32_t space = tcp_space(child);

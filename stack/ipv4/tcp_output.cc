@@ -10,6 +10,7 @@
 #include "core/stack.hh"
 #include "ipv4/ip.hh"
 #include "ipv4/tcp.hh"
+#include "ipv4/tcp_ecn.hh"
 #include "wire/checksum.hh"
 
 namespace dshim {
@@ -359,8 +360,11 @@ static int tcp_transmit(sock* sk, pbuf* orig, seq32 seq, uint8_t flags) {
     th.sport = tp->inet_sport;
     th.dport = tp->inet_dport;
     th.seq = seq;
-    th.flags = flags;
     const bool syn = (flags & wire::TCPF_SYN) != 0;
+    if (!syn) {
+        flags = tcp_ecn_send(tp, skb->len, seq, flags);  // ECT(0)/CWR/ECE (RFC 3168)
+    }
+    th.flags = flags;
     if (flags & wire::TCPF_ACK) {
         th.ack = tp->rcv_nxt;
     }
@@ -444,7 +448,7 @@ static int tcp_transmit(sock* sk, pbuf* orig, seq32 seq, uint8_t flags) {
         ++net.counters().tcp_out_rsts;
     }
     int err = ip_build_and_send(net, std::move(skb), tp->inet_saddr, tp->inet_daddr, wire::ipproto_tcp,
-                                tp->uc_ttl, tp->tos, true);
+                                tp->uc_ttl, syn ? uint8_t(tp->tos & ~INET_ECN_MASK) : tp->tos, true);
     if (err < 0 && !sk->sk_err_soft) {
         sk->sk_err_soft = -err;
     }
@@ -661,6 +665,7 @@ int tcp_connect(sock* sk) {
         return -ENOBUFS;
     }
     tcp_init_nondata_skb(p, tp->write_seq, wire::TCPF_SYN);
+    tcp_ecn_send_syn(tp, TCP_SKB_CB(p));
     tp->write_seq = tp->write_seq + 1;
     tp->retrans_stamp = net.now();
     tcp_queue_skb(sk, pbuf_ptr(p));
@@ -679,11 +684,13 @@ int tcp_send_synack(sock* sk) {
     if (!p) {
         return -ENOBUFS;
     }
-    tcp_init_nondata_skb(p, tp->iss, wire::TCPF_SYN | wire::TCPF_ACK);
+    // ECE when the SYN asked for ECN (tcp_ecn_make_synack); kept on
+    // retransmissions, as Linux.
+    tcp_init_nondata_skb(p, tp->iss, tcp_ecn_synack_flags(tp, wire::TCPF_SYN | wire::TCPF_ACK));
     tp->write_seq = tp->iss + 1;
     tp->retrans_stamp = sk->sk_net->now();
     tcp_queue_skb(sk, pbuf_ptr(p));
-    (void)tcp_transmit(sk, p, tp->iss, wire::TCPF_SYN | wire::TCPF_ACK);
+    (void)tcp_transmit(sk, p, tp->iss, TCP_SKB_CB(p)->tcp_flags);
     tcp_event_new_data_sent(sk, p);
     return 0;
 }
@@ -713,6 +720,7 @@ int tcp_retransmit_skb(sock* sk, pbuf* skb) {
     if (tp->retrans_stamp == 0) {
         tp->retrans_stamp = cb->when != 0 ? cb->when : net.now();
     }
+    tcp_ecn_clear_syn(cb);
     const int err = tcp_transmit_skb(sk, skb);
     if (err == -ENOBUFS) {
         return err;

@@ -9,6 +9,7 @@
 
 #include "core/stack.hh"
 #include "ipv4/tcp.hh"
+#include "ipv4/tcp_ecn.hh"
 
 namespace dshim {
 
@@ -295,6 +296,7 @@ void tcp_undo_cwnd_reduction(sock* sk, bool unmark_loss) {
                                                   : std::max(tp->snd_cwnd, tp->prior_cwnd);
         if (tp->prior_ssthresh > tp->snd_ssthresh) {
             tp->snd_ssthresh = tp->prior_ssthresh;
+            tcp_ecn_withdraw_cwr(tp);
         }
     }
     tp->snd_cwnd_cnt = 0;
@@ -365,6 +367,7 @@ void tcp_sack_enter_recovery(sock* sk) {
         tp->snd_ssthresh = tp->icsk_ca_ops->ssthresh(tp);
         tp->prr_delivered = 0;
         tp->prr_out = 0;
+        tcp_ecn_queue_cwr(tp);
     } else if (tp->icsk_ca_state == TCP_CA_CWR) {
         tp->prior_ssthresh = 0;  // already reduced for ECN: keep that reduction
     }
@@ -436,7 +439,9 @@ void tcp_sack_fastretrans_alert(sock* sk, uint32_t delivered, bool snd_una_advan
         tcp_xmit_retransmit_queue(sk);
         return;
     case TCP_CA_CWR:
-        if (!before(tp->snd_una, tp->high_seq)) {
+        // Held until something above high_seq is ACKed, so the ACK of the
+        // CWR-carrying segment has arrived (Linux).
+        if (after(tp->snd_una, tp->high_seq)) {
             tcp_end_cwnd_reduction(tp);
             tcp_set_ca_state(sk, TCP_CA_Open);
             break;
@@ -570,6 +575,7 @@ void tcp_enter_cwr(sock* sk) {
         tp->prr_delivered = 0;
         tp->prr_out = 0;
         tp->high_seq = tp->snd_nxt;
+        tcp_ecn_queue_cwr(tp);
         tcp_set_ca_state(sk, TCP_CA_CWR);
     }
 }

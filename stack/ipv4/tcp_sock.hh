@@ -23,6 +23,7 @@ struct tcp_skb_cb {
     uint8_t tcp_flags;    // flags to send / as received
     uint8_t sacked;       // TCPCB_* (retransmitted, lost, sacked)
     uint16_t retrans;     // times retransmitted
+    uint8_t ip_dsfield;   // rx: the IPv4 TOS octet it arrived with (ECN field, tcp_ecn.cc)
     // Delivery-rate sampling state at the last transmission (Linux's
     // tcp_skb_cb.tx, tcp_rate.c): tp->delivered then, and the send and
     // delivery times of the flight it went out in (delivered_mstamp is
@@ -67,7 +68,7 @@ enum : uint8_t {
     TCP_ECN_OK = 1,        // negotiated
     TCP_ECN_QUEUE_CWR = 2, // send CWR on the next data segment
     TCP_ECN_DEMAND_CWR = 4,// receiver: echo ECE until the peer sends CWR
-    TCP_ECN_SEEN = 8,
+    TCP_ECN_SEEN = 8,      // ECT or CE seen on received data (TCPI_OPT_ECN_SEEN)
 };
 
 // tp->nonagle bits
@@ -161,8 +162,7 @@ struct tcp_sock : inet_connection_sock {
         nsec_t reo_deadline = 0;  // reorder timer wanted (0 = none)
     } rack;
     // ECN (RFC 3168)
-    uint8_t ecn_flags = 0;      // TCP_ECN_*
-    seq32 ecn_cwr_seq;          // cwnd reduced for CE: not again before this is acked
+    uint8_t ecn_flags = 0;      // TCP_ECN_* (tcp_ecn.cc); once per window = CA_CWR until high_seq
     bool dsack = false;         // duplicate_sack holds a D-SACK block to send (RFC 2883)
     wire::sack_block duplicate_sack;
     seq32 high_seq;             // snd_nxt when recovery started (RFC 6582 "recover")

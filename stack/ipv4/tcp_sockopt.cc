@@ -372,6 +372,8 @@ void fill_tcp_info(sock* sk, tcp_info* info) {
     info->tcpi_backoff = tp->icsk_backoff;
     if (tp->rx_opt.tstamp_ok) { info->tcpi_options |= TCPI_OPT_TIMESTAMPS; }
     if (tp->rx_opt.sack_ok) { info->tcpi_options |= TCPI_OPT_SACK; }
+    if (tp->ecn_flags & TCP_ECN_OK) { info->tcpi_options |= TCPI_OPT_ECN; }
+    if (tp->ecn_flags & TCP_ECN_SEEN) { info->tcpi_options |= TCPI_OPT_ECN_SEEN; }
     if (tp->rx_opt.wscale_ok) {
         info->tcpi_options |= TCPI_OPT_WSCALE;
         info->tcpi_snd_wscale = tp->rx_opt.snd_wscale;

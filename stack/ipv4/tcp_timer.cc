@@ -8,6 +8,7 @@
 #include "core/stack.hh"
 #include "ipv4/arp.hh"
 #include "ipv4/tcp.hh"
+#include "ipv4/tcp_ecn.hh"
 
 namespace dshim {
 
@@ -353,6 +354,7 @@ void tcp_enter_loss(sock* sk) {
         ++tp->lost;
     }
     tp->high_seq = tp->snd_nxt;
+    tcp_ecn_queue_cwr(tp);
     if (tp->icsk_ca_ops && tp->icsk_ca_ops->set_state) {
         tp->icsk_ca_ops->set_state(tp, TCP_CA_Loss);
     }

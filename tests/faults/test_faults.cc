@@ -208,3 +208,107 @@ TEST_CASE("fault_netdev: the same seed injects the same faults") {
     CHECK(s.size() > 100);
     CHECK(s.size() < 200);
 }
+
+namespace {
+
+frame_bytes tcp_frame_tos(uint32_t seq, uint8_t tos) {
+    frame_addrs a = addrs();
+    a.tos = tos;
+    wire::tcp_repr t;
+    t.sport = 1000;
+    t.dport = 80;
+    t.seq = wire::seq32(seq);
+    t.flags = wire::TCPF_ACK;
+    t.window = 100;
+    std::vector<std::byte> data(100, std::byte{0x5a});
+    return make_tcp_frame(a, t, data);
+}
+
+}  // namespace
+
+TEST_CASE("fault_spec: ce= is a probability") {
+    fault_spec s = spec("ce=0.01");
+    CHECK(s.ce == 0.01);
+    CHECK(s.active());
+    fault_spec out;
+    std::string err;
+    CHECK_FALSE(parse_fault_spec("ce=1.5", out, err));
+    CHECK(err.find("ce") != std::string::npos);
+}
+
+TEST_CASE("fault_netdev: rx ce=1 re-marks ECT(0)/ECT(1) as CE with a valid header checksum, nothing else") {
+    rig r(spec("ce=1,dir=rx"));
+    r.dev.set_offloads(NETDEV_RX_CSUM);
+    // tos 0x28 keeps its DSCP bits; Not-ECT and CE frames pass as they are.
+    const frame_bytes in[4] = {tcp_frame_tos(1, 0x28 | 2), tcp_frame_tos(2, 0x28 | 1), tcp_frame_tos(3, 0x28),
+                               tcp_frame_tos(4, 0x28 | 3)};
+    for (const auto& fr : in) {
+        REQUIRE(r.dev.inject_bytes(fr));
+    }
+    pbuf* got[4];
+    REQUIRE(r.f.rx_burst(got, 4) == 4);
+    const uint8_t want[4] = {0x2b, 0x2b, 0x28, 0x2b};
+    for (int i = 0; i < 4; ++i) {
+        pbuf_ptr p(got[i]);
+        parsed_frame pf = parse_frame(*p);
+        INFO(i);
+        CHECK(pf.ok());  // the IPv4 header checksum was fixed up
+        CHECK(pf.ip.tos == want[i]);
+        // Only the TOS octet and the checksum may differ.
+        std::vector<std::byte> b = bytes_of(*p);
+        REQUIRE(b.size() == in[i].size());
+        for (size_t k = 0; k < b.size(); ++k) {
+            if (k != 15 && k != 24 && k != 25) {
+                CHECK(b[k] == in[i][k]);
+            }
+        }
+    }
+    CHECK(r.f.rx_faults.ce_marked == 2);
+}
+
+TEST_CASE("fault_netdev: an rx frame with a bad IP checksum keeps a bad one after CE marking") {
+    rig r(spec("ce=1,dir=rx"));
+    frame_bytes fr = tcp_frame_tos(1, 2);
+    fr[24] ^= std::byte{0x11};  // break the IPv4 header checksum
+    REQUIRE(r.dev.inject_bytes(fr));
+    pbuf* got[1];
+    REQUIRE(r.f.rx_burst(got, 1) == 1);
+    pbuf_ptr p(got[0]);
+    CHECK_FALSE(parse_frame(*p).ok());
+    CHECK(r.f.rx_faults.ce_marked == 1);
+}
+
+TEST_CASE("fault_netdev: tx ce marks a copy (the retransmit queue's data stays ECT)") {
+    rig r(spec("ce=1,dir=tx"));
+    pbuf_ptr p = to_pbuf(r.pool, tcp_frame_tos(1, 2));
+    pbuf_ptr keep = p.clone();
+    pbuf* v[1] = {p.release()};
+    CHECK(r.f.tx_burst(v, 1) == 1);
+    auto out = r.dev.take_tx();
+    REQUIRE(out.size() == 1);
+    parsed_frame pf = parse_frame(*out[0]);
+    CHECK(pf.ok());
+    CHECK((pf.ip.tos & 3) == 3);
+    CHECK((unsigned(keep->data[15]) & 3) == 2);
+    CHECK(r.f.tx_faults.ce_marked == 1);
+}
+
+TEST_CASE("fault_netdev: ce=0.1 marks about a tenth of ECT frames, deterministically") {
+    auto run = [] {
+        rig r(spec("ce=0.1,dir=rx,seed=3"));
+        uint64_t marked = 0;
+        for (uint32_t i = 0; i < 1000; ++i) {
+            REQUIRE(r.dev.inject_bytes(tcp_frame_tos(i, 2)));
+            pbuf* got[1];
+            REQUIRE(r.f.rx_burst(got, 1) == 1);
+            pbuf_ptr p(got[0]);
+            marked += (parse_frame(*p).ip.tos & 3) == 3;
+        }
+        CHECK(marked == r.f.rx_faults.ce_marked);
+        return marked;
+    };
+    const uint64_t m = run();
+    CHECK(m >= 60);
+    CHECK(m <= 140);
+    CHECK(run() == m);
+}

@@ -238,7 +238,8 @@ private:
     std::string describe_tx(const tx_rec& r) const {
         const parsed_frame& f = r.f;
         std::ostringstream o;
-        o << script_time(r.at) << " " << flags_str(f.tcp.flags) << " " << (f.tcp.seq.v - _local_isn) << ":"
+        static const char* const ecn_names[] = {"", "[ect1] ", "[ect0] ", "[ce] "};
+        o << script_time(r.at) << " " << ecn_names[f.ip.tos & 3] << flags_str(f.tcp.flags) << " " << (f.tcp.seq.v - _local_isn) << ":"
           << (f.tcp.seq.v - _local_isn + uint32_t(f.payload.size())) << "(" << f.payload.size() << ")";
         if (f.tcp.flags & wire::TCPF_ACK) {
             o << " ack " << (f.tcp.ack.v - _remote_isn);
@@ -339,6 +340,15 @@ bool runner::outbound(const pd_event& ev, int64_t t) {
     }
     if (th.flags != p.flags) {
         diffs.push_back("flags " + flags_str(th.flags) + " != " + flags_str(p.flags));
+    }
+    if (p.ecn >= 0) {
+        static const char* const names[] = {"noecn", "ect1", "ect0", "ce"};
+        const int got = r.f.ip.tos & 3;
+        const bool ok = p.ecn == 4 ? (got == 1 || got == 2) : got == p.ecn;
+        if (!ok) {
+            diffs.push_back(std::string("ecn [") + names[got] + "] != [" +
+                            (p.ecn == 4 ? "ect01" : names[p.ecn]) + "]");
+        }
     }
     if (th.seq.v - _local_isn != p.seq) {
         diffs.push_back("seq " + std::to_string(th.seq.v - _local_isn) + " != " + std::to_string(p.seq));
@@ -493,7 +503,9 @@ bool runner::inbound(const pd_event& ev) {
         seg[20 + opt.size() + i] = std::byte('a' + (p.seq + i) % 26);
     }
     wire::tcp_fill_checksum(wire::bytes(seg), PEER_IP, LOCAL_IP);
-    frame_bytes frame = make_ipv4_frame(_fx.peer, 6, seg);
+    frame_addrs a = _fx.peer;
+    a.tos = uint8_t(p.ecn == 4 ? 2 : p.ecn < 0 ? 0 : p.ecn);  // [ect01] sends ECT(0)
+    frame_bytes frame = make_ipv4_frame(a, 6, seg);
     if (!_fx.dev.inject_bytes(frame)) {
         return fail(ev, "the test device refused the frame");
     }
@@ -824,6 +836,10 @@ pd_result runner::run() {
                 sc.retries2 = uint8_t(v);
             } else if (k == "net.ipv4.tcp_orphan_retries") {
                 sc.orphan_retries = uint8_t(v);
+            } else if (k == "net.ipv4.tcp_ecn") {
+                sc.ecn = uint8_t(v);
+            } else if (k == "net.ipv4.tcp_syncookies") {
+                sc.syncookies = uint8_t(v);
             } else {
                 fail(ev, "sysctl not supported by the runner: " + k);
             }

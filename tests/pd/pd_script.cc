@@ -292,6 +292,29 @@ bool parse_packet(lexer& lx, pd_packet& p) {
     if (!p.inbound && !lx.eat('>')) {
         return lx.fail("'<' or '>' expected");
     }
+    {
+        // `[ect0]` and friends (packetdrill's ip_ecn), else the bracket is
+        // an ICMP quote.
+        const size_t at = lx.i;
+        if (lx.eat('[')) {
+            static const std::pair<const char*, int> words[] = {
+                {"noecn", 0}, {"ect1", 1}, {"ect0", 2}, {"ce", 3}, {"ect01", 4}};
+            const std::string w = lx.ident();
+            bool found = false;
+            for (auto [name, v] : words) {
+                if (w == name) {
+                    p.ecn = v;
+                    found = true;
+                }
+            }
+            if (found && !lx.eat(']')) {
+                return lx.fail("']' expected after the ECN field");
+            }
+            if (!found) {
+                lx.i = at;
+            }
+        }
+    }
     if (lx.eat('[')) {  // `< [seq:end(len)] icmp ...`
         if (!parse_echoed(lx, p)) {
             return false;

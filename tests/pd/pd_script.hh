@@ -34,6 +34,11 @@ struct pd_option {
 
 struct pd_packet {
     bool inbound = true;
+    // packetdrill's opt_ip_info `[noecn]` `[ect1]` `[ect0]` `[ce]` `[ect01]`
+    // before the flags: the IPv4 ECN field an inbound packet carries / an
+    // outbound one must carry (0..3, ect01 = 4: either ECT). -1: not written
+    // (inbound Not-ECT, outbound not compared, as packetdrill).
+    int ecn = -1;
     uint8_t flags = 0;
     uint32_t seq = 0;
     uint32_t end = 0;

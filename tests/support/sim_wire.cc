@@ -104,6 +104,25 @@ void sim_wire::transmit(sim_dir d, std::span<const std::byte> frame, nsec_t now)
 
     flight f;
     f.bytes.assign(frame.begin(), frame.end());
+    if (lf.ce > 0 && dir.rng.uniform() < lf.ce && f.bytes.size() >= eth_len + 20 &&
+        f.bytes[12] == std::byte{0x08} && f.bytes[13] == std::byte{0x00}) {
+        std::byte* ip = f.bytes.data() + eth_len;
+        const unsigned ecn = unsigned(ip[1]) & 3;
+        if (ecn == 1 || ecn == 2) {
+            // RFC 1624 incremental update of the header checksum.
+            const uint32_t old_w = (unsigned(ip[0]) << 8) | unsigned(ip[1]);
+            ip[1] |= std::byte{3};
+            const uint32_t new_w = (unsigned(ip[0]) << 8) | unsigned(ip[1]);
+            uint32_t sum = uint16_t(~((unsigned(ip[10]) << 8) | unsigned(ip[11]))) + uint16_t(~old_w) + new_w;
+            while (sum >> 16) {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            const uint16_t c = uint16_t(~sum);
+            ip[10] = std::byte(c >> 8);
+            ip[11] = std::byte(c & 0xff);
+            ++dir.stats.ce_marked;
+        }
+    }
     if (corrupt) {
         size_t pos = eth_len + size_t(r_pos % (frame.size() - eth_len));
         f.bytes[pos] ^= std::byte(uint8_t(1u << (r_bit % 8)));

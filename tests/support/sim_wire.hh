@@ -21,6 +21,10 @@ struct link_faults {
     double dup = 0;       // frame delivered twice (the copy right after it)
     double reorder = 0;   // frame delivered after the next frame of the same direction
     double corrupt = 0;   // one bit flipped in one byte after the Ethernet header
+    // An ECT(0)/ECT(1) IPv4 frame re-marked CE (an AQM, RFC 3168 §5), IP
+    // checksum updated. Draws one more random number per frame, only when
+    // > 0, so the other decisions of existing seeds stay as they were.
+    double ce = 0;
     nsec_t delay = 0;     // propagation delay
     nsec_t jitter = 0;    // extra delay uniform in [0, jitter]; never reorders (FIFO)
     uint64_t bandwidth_bps = 0;  // serialization rate, 0 = infinite
@@ -39,6 +43,7 @@ struct link_stats {
     uint64_t duped = 0;              // extra copies scheduled
     uint64_t reordered = 0;          // frames actually overtaken by a later frame
     uint64_t corrupted = 0;          // frames with a flipped bit
+    uint64_t ce_marked = 0;          // ECT frames re-marked CE
     uint64_t dropped_no_buffer = 0;  // receiver pool exhausted or rx ring full
 };
 

@@ -23,6 +23,7 @@ struct peer_opts {
     // TCP_CONGESTION before connect: these tests check RFC 5681/6582 Reno
     // arithmetic; the stack default is cubic (nullptr keeps it).
     const char* cc = "reno";
+    bool ecn = false;             // SYN-ACK with ECE (accepts an ECN SYN, RFC 3168)
 };
 
 // Byte at peer sequence offset n (offset from the peer's ISN + 1).
@@ -55,12 +56,14 @@ struct peer_conn {
             REQUIRE(s.s->ops->setsockopt(s.s, IPPROTO_TCP, opt_tcp_congestion, o.cc, unsigned(std::strlen(o.cc))) == 0);
         }
         REQUIRE(s.connect(PEER_IP, o.port) == -EINPROGRESS);
-        auto syn = f.expect_tcp(wire::TCPF_SYN);
+        const uint8_t ecn_syn = f.net.sysctl().ecn == 1 ? wire::TCPF_ECE | wire::TCPF_CWR : 0;
+        auto syn = f.expect_tcp(wire::TCPF_SYN | ecn_syn);
         irs = syn.tcp.seq.v;
         lport = syn.tcp.sport;
         last_tsecr = syn.tcp.opt.ts_val;
         f.advance_ms(o.rtt_ms);
-        auto sa = seg(o.port, lport, peer_isn, irs + 1, wire::TCPF_SYN | wire::TCPF_ACK, o.win);
+        auto sa = seg(o.port, lport, peer_isn, irs + 1,
+                      wire::TCPF_SYN | wire::TCPF_ACK | (o.ecn ? wire::TCPF_ECE : 0), o.win);
         sa.opt.has_mss = true;
         sa.opt.mss = o.mss;
         sa.opt.sack_permitted = o.sack;
