@@ -321,9 +321,13 @@ void tcp_clear_xmit_timers(sock* sk) {
 // restarts from one segment (RFC 5681 §3.1 eq. 4 and "LW").
 void tcp_enter_loss(sock* sk) {
     tcp_sock* tp = tcp_sk(sk);
-    if (tp->icsk_ca_state <= TCP_CA_Disorder || !tp->undo_armed ||
+    // A new loss episode unless the window was already cut for this flight
+    // (Recovery or an ECN reduction still under way: high_seq not yet
+    // acknowledged): ssthresh is cut once per window, as Linux's
+    // tcp_enter_loss.
+    if (tp->icsk_ca_state <= TCP_CA_Disorder || !after(tp->high_seq, tp->snd_una) ||
         (tp->icsk_ca_state == TCP_CA_Loss && tp->icsk_retransmits == 0)) {
-        // A new loss episode: remember what to undo to (Linux tcp_enter_loss).
+        // Remember what to undo to.
         tp->prior_ssthresh = std::max(tp->snd_ssthresh, (tp->snd_cwnd >> 1) + (tp->snd_cwnd >> 2));
         tp->prior_cwnd = tp->snd_cwnd;
         tp->snd_ssthresh = tp->icsk_ca_ops ? tp->icsk_ca_ops->ssthresh(tp) : 2;

@@ -518,3 +518,27 @@ TEST_CASE("ecn: Reno: loss in the window of an ECN reduction does not cut ssthre
     CHECK(tp->snd_ssthresh == 5);
     c.s.close();
 }
+
+TEST_CASE("ecn: an RTO while the ECN reduction is under way keeps its ssthresh (one cut per window)", "[ecn]") {
+    // Linux's tcp_enter_loss recomputes ssthresh only when the window was
+    // not cut already (high_seq acknowledged, or Open/Disorder).
+    tcp_fixture f;
+    peer_opts o;
+    o.sack = true;
+    peer_conn c = ecn_conn(f, o);
+    tcp_sock* tp = c.s.tp();
+    REQUIRE(c.send_bytes(40000) == 40000);
+    REQUIRE(data_frames(f.drain_tcp()).size() == 10);
+    f.inject(c.pseg(0, 2000, TCPF_ACK | TCPF_ECE));
+    REQUIRE(tp->icsk_ca_state == TCP_CA_CWR);
+    REQUIRE(tp->snd_ssthresh == 5);
+    (void)f.drain_tcp();
+    const uint64_t rto0 = f.net.counters().tcp_timeouts;
+    // Silence: the RTO fires inside the reduction's window.
+    f.advance_ms(1500);
+    REQUIRE(f.net.counters().tcp_timeouts > rto0);
+    CHECK(tp->icsk_ca_state == TCP_CA_Loss);
+    CHECK(tp->snd_cwnd == 1);
+    CHECK(tp->snd_ssthresh == 5);  // not halved again to 2
+    c.s.close();
+}
