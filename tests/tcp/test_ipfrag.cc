@@ -228,3 +228,20 @@ TEST_CASE("ipfrag: a TCP segment in three fragments reaches the connection, chec
     }
     pc.s.close();
 }
+
+TEST_CASE("ipfrag: expiry answers an ICMP echo with time exceeded, never an ICMP error (RFC 1122 §3.2.2)") {
+    tcp_fixture f;
+    auto echo = echo_dgram(f.peer, 7, 1000);
+    auto err = echo;
+    err[0] = std::byte(wire::icmp_dest_unreach);  // the checksum is not looked at before reassembly
+    f.inject_raw(make_frag(f.peer, 0x700, wire::ipproto_icmp, echo, three[0]));
+    f.inject_raw(make_frag(f.peer, 0x701, wire::ipproto_icmp, err, three[0]));
+    f.advance_ms(30000);
+    auto tx = all_tx(f);
+    REQUIRE(tx.size() == 1);
+    REQUIRE(tx[0].is_icmp);
+    CHECK(tx[0].icmp.type == wire::icmp_time_exceeded);
+    REQUIRE(tx[0].payload.size() == 28);
+    CHECK(wire::load16(tx[0].payload.data() + 4) == 0x700);
+    CHECK(queues(f) == 0);
+}
