@@ -27,7 +27,8 @@ namespace dshim {
     X(tcp_syncookies_sent) X(tcp_syncookies_recv) X(tcp_syncookies_failed) \
     X(tcp_ecn_ce_rx) X(tcp_ecn_cwr)                                       \
     X(icmp_in_dest_unreachs) X(icmp_in_frag_needed)                       \
-    X(ip_reasm_reqds) X(ip_reasm_oks) X(ip_reasm_fails) X(ip_reasm_timeouts)
+    X(ip_reasm_reqds) X(ip_reasm_oks) X(ip_reasm_fails) X(ip_reasm_timeouts) \
+    X(ip_frag_oks) X(ip_frag_fails) X(ip_frag_creates)
 
 struct stack_counters {
 #define X(name) uint64_t name = 0;

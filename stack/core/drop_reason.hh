@@ -25,6 +25,8 @@ namespace dshim {
     X(ip_frag_memory, "IPv4 reassembly memory limit")                                \
     X(ip_frag_queues, "IPv4 reassembly queue table full")                            \
     X(ip_frag_bad, "IPv4 fragment length inconsistent")                              \
+    X(ip_frag_no_large_buffer, "IPv4 reassembly: every 64 KiB buffer busy")         \
+    X(ip_frag_df, "IPv4 output over the MTU with DF set: not fragmented")           \
     X(ip_unknown_proto, "IPv4 protocol not served")                                  \
     X(icmp_malformed, "ICMP truncated or bad checksum")                              \
     X(icmp_unhandled, "ICMP type not handled")                                       \

@@ -96,9 +96,10 @@ struct stack_sysctl {
     uint8_t arp_probes = 3;
     uint32_t arp_queue_len = 64;
     // IPv4 reassembly (net.ipv4.ipfrag_*): truesize all queues may hold
-    // (Linux: 4 MiB), per queue, how many queues (<= 256), and how long one
-    // may wait for its missing fragments.
-    uint32_t ipfrag_high_thresh = 256 * 1024;
+    // (Linux: 4 MiB; here the large buffers in use count too, ~66 KiB each),
+    // per queue, how many queues (<= 256), and how long one may wait for its
+    // missing fragments.
+    uint32_t ipfrag_high_thresh = 512 * 1024;
     uint32_t ipfrag_max_qbytes = 128 * 1024;
     uint32_t ipfrag_max_queues = 64;
     nsec_t ipfrag_time = 30 * NSEC_PER_SEC;

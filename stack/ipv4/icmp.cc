@@ -53,9 +53,21 @@ void icmp_send(stack& net, const pbuf& orig, uint8_t type, uint8_t code, uint32_
     if (wire::ipv4_repr::parse(orig.span(), iph, false) != wire::wire_error::none) {
         return;
     }
-    if (iph.proto == wire::ipproto_icmp || (iph.frag & wire::ip_offmask) != 0 ||
-        ipv4_is_martian(iph.src)) {
-        return;  // RFC 1122 §3.2.2: no error about errors or non-first fragments
+    if ((iph.frag & wire::ip_offmask) != 0 || ipv4_is_martian(iph.src)) {
+        return;  // RFC 1122 §3.2.2: no error about non-first fragments
+    }
+    if (iph.proto == wire::ipproto_icmp) {
+        // No error about an ICMP error (or a type we cannot classify), as
+        // Linux's icmp_send; an echo request may get one (time exceeded on
+        // reassembly of a large ping).
+        if (orig.len < size_t(iph.header_len) + 1) {
+            return;
+        }
+        const uint8_t t = wire::load8(orig.data + iph.header_len);
+        if (t > 18 || t == wire::icmp_dest_unreach || t == 4 || t == 5 || t == wire::icmp_time_exceeded ||
+            t == 12) {
+            return;  // 4 source quench, 5 redirect, 12 parameter problem
+        }
     }
     // IP header + 8 bytes of the offending datagram (RFC 792).
     const size_t quote = std::min<size_t>(orig.len, iph.header_len + 8);

@@ -1,9 +1,12 @@
 // IPv4 receive and transmit on our single interface. Kernel counterparts:
 // net/ipv4/ip_input.c (ip_rcv, ip_local_deliver), ip_output.c
-// (ip_build_and_send_pkt), route.c. RFC 791, RFC 1122 §3.2.1.
+// (ip_build_and_send_pkt, ip_fragment/ip_do_fragment), route.c. RFC 791,
+// RFC 1122 §3.2.1.
 #include "ipv4/ip.hh"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "core/stack.hh"
 #include "ipv4/arp.hh"
@@ -44,6 +47,72 @@ int ip_route_output(stack& net, uint32_t daddr, rtable* rt) {
     net.drop(drop_reason::no_route);
     return -ENETUNREACH;
 }
+
+namespace {
+
+// ip_fragment + ip_do_fragment's slow path (RFC 791 §3.2, "An Example
+// Fragmentation Procedure"): `skb` holds a whole datagram behind its 20-byte
+// header `iph`. Each piece is a fresh pool buffer with a copy of the header
+// (same ID), its offset in 8-byte units and MF on all but the last; every
+// piece but the last carries (mtu - 20) rounded down to 8 bytes. Also used to
+// copy a datagram held in a buffer of another pool (a reassembled large one)
+// into device buffers, as a single "fragment" when it fits the MTU.
+int ip_do_fragment(stack& net, uint32_t nexthop, pbuf_ptr skb, const wire::ipv4_repr& iph, bool offload) {
+    constexpr uint32_t hlen = wire::ipv4_min_header_len;
+    const uint32_t mtu = net.dev().mtu();
+    const bool split = skb->len > mtu;
+    if (split && (iph.frag & wire::ip_df) != 0) {
+        // Linux also sends ICMP frag-needed to the local sender; ours are
+        // ICMP replies and TCP, which never get here with DF and len > MTU.
+        ++net.counters().ip_frag_fails;
+        net.drop(drop_reason::ip_frag_df);
+        return -EMSGSIZE;
+    }
+    const uint32_t step = mtu > hlen ? (mtu - hlen) & ~7u : 0;
+    if (step == 0) {
+        ++net.counters().ip_frag_fails;
+        net.drop(drop_reason::ip_frag_df);
+        return -EMSGSIZE;
+    }
+    const uint32_t payload = skb->len - hlen;
+    const std::byte* src = skb->data + hlen;
+    uint32_t off = 0;
+    for (;;) {
+        const uint32_t n = std::min(step, payload - off);
+        const bool last = off + n == payload;
+        pbuf* p = net.pool().alloc(MAX_HEADER, hlen + n);
+        if (!p) {
+            // The pieces already sent are wasted, as in Linux.
+            ++net.counters().ip_frag_fails;
+            net.drop(drop_reason::tx_no_buffer);
+            return -ENOBUFS;
+        }
+        pbuf_ptr frag(p);
+        wire::ipv4_repr h = iph;
+        h.total_len = uint16_t(hlen + n);
+        h.frag = uint16_t((iph.frag & wire::ip_df) | (off / 8) | (last ? 0 : wire::ip_mf));
+        h.emit({frag->append(hlen), hlen}, !offload);
+        std::memcpy(frag->append(n), src + off, n);
+        if (offload) {
+            frag->flags |= PBUF_TX_IP_CSUM;
+        }
+        frag->l3_len = hlen;
+        if (split) {
+            ++net.counters().ip_frag_creates;
+        }
+        neigh_output(net, nexthop, std::move(frag));
+        if (last) {
+            break;
+        }
+        off += n;
+    }
+    if (split) {
+        ++net.counters().ip_frag_oks;
+    }
+    return 0;
+}
+
+}  // namespace
 
 void ip_rcv(stack& net, pbuf_ptr skb) {
     ++net.counters().ip_in_receives;
@@ -112,6 +181,11 @@ int ip_build_and_send(stack& net, pbuf_ptr skb, uint32_t saddr, uint32_t daddr, 
     }
     skb->l3_len = wire::ipv4_min_header_len;
     ++net.counters().ip_out_requests;
+    // Over the MTU (an echo reply to a reassembled request), or in a buffer
+    // the device cannot take (a large reassembly buffer): copy into pieces.
+    if (skb->len > net.dev().mtu() || skb->pool != &net.pool()) {
+        return ip_do_fragment(net, rt.nexthop, std::move(skb), iph, offload);
+    }
     neigh_output(net, rt.nexthop, std::move(skb));
     return 0;
 }

@@ -27,8 +27,9 @@ bool ipv4_is_martian(uint32_t addr);
 // Receives an IPv4 packet (Ethernet header removed).
 void ip_rcv(stack& net, pbuf_ptr skb);
 // Prepends an IPv4 header to skb (which holds the L4 header + payload) and
-// sends it. Consumes skb. Returns 0 or a negative errno (the packet is
-// dropped then).
+// sends it, in fragments when it exceeds the device MTU (never with df:
+// -EMSGSIZE then, counted). Consumes skb. Returns 0 or a negative errno (the
+// packet is dropped then).
 int ip_build_and_send(stack& net, pbuf_ptr skb, uint32_t saddr, uint32_t daddr, uint8_t proto,
                       uint8_t ttl, uint8_t tos, bool df);
 

@@ -151,6 +151,14 @@ uint16_t tcp_current_mss(sock* sk) {
     if (tp->rx_opt.tstamp_ok) {
         mss -= 12;  // TCPOLEN_TSTAMP_ALIGNED
     }
+    // SACK blocks the next segment will carry take payload room too, as in
+    // Linux (tcp_established_options): without this a full segment with SACK
+    // blocks exceeded the MTU, which IP now refuses with DF set.
+    if (tp->rx_opt.sack_ok && (tp->num_sacks != 0 || tp->dsack)) {
+        const uint32_t room = tp->rx_opt.tstamp_ok ? 3 : 4;
+        const uint32_t blocks = std::min<uint32_t>(tp->num_sacks + (tp->dsack ? 1u : 0u), room);
+        mss -= 4 + 8 * blocks;  // TCPOLEN_SACK_BASE_ALIGNED + TCPOLEN_SACK_PERBLOCK each
+    }
     if (tp->max_window > TCP_MSS_DEFAULT) {
         const uint32_t half = tp->max_window / 2;
         if (mss > half) {

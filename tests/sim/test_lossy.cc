@@ -73,6 +73,11 @@ TEST_CASE("sim lossy: 64 MiB each way through 5% loss, 2% reorder, 1% dup, 0.1% 
     CHECK(up.received == size);
     CHECK(down.received == size);
     CHECK(vt < bound);
+    // No segment outgrew the MTU (SACK blocks come out of the payload room).
+    CHECK(ca.drop(drop_reason::ip_frag_df) == 0);
+    CHECK(cb.drop(drop_reason::ip_frag_df) == 0);
+    CHECK(p.dev_a.stats().tx_oversize == 0);
+    CHECK(p.dev_b.stats().tx_oversize == 0);
     // The faults really happened.
     CHECK(p.wire.stats(sim_dir::a_to_b).lost > 0);
     CHECK(p.wire.stats(sim_dir::a_to_b).corrupted > 0);

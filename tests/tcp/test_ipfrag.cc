@@ -3,73 +3,16 @@
 // overlaps drop the queue (Linux since 2018), incomplete datagrams expire
 // with ICMP time exceeded, limits on queues/size/memory, and a reassembled
 // datagram reaches TCP or ICMP exactly like an unfragmented one.
-#include "tcp/loss_fixture.hh"
-
-#include <algorithm>
-
-#include "ipv4/ip_fragment.hh"
+#include "tcp/ipfrag_helpers.hh"
 
 using namespace dshim;
 using namespace dshim::test;
+using namespace dshim::test::frag;
 
 namespace {
 
-struct piece {
-    uint32_t off;   // payload offset, multiple of 8 unless last
-    uint32_t len;
-    bool more;
-};
-
-std::vector<std::byte> pattern(size_t n) {
-    std::vector<std::byte> v(n);
-    for (size_t i = 0; i < n; ++i) {
-        v[i] = std::byte(uint8_t(i * 13 + 5));
-    }
-    return v;
-}
-
-// The IPv4 payload (L4 header + data) of a whole frame built by frames.cc.
-std::vector<std::byte> l3_payload(const frame_bytes& fr) {
-    const size_t at = wire::ether_header_len + wire::ipv4_min_header_len;
-    return {fr.begin() + long(at), fr.end()};
-}
-
-frame_bytes make_frag(const frame_addrs& base, uint16_t id, uint8_t proto, const std::vector<std::byte>& dgram,
-                      const piece& p) {
-    frame_addrs a = base;
-    a.ip_id = id;
-    a.frag = uint16_t((p.more ? wire::ip_mf : 0) | (p.off / 8));
-    return make_ipv4_frame(a, proto, std::span(dgram).subspan(p.off, p.len));
-}
-
 // An ICMP echo request datagram (ICMP header + data) of n data bytes.
-std::vector<std::byte> echo_dgram(const frame_addrs& a, uint16_t id, size_t n) {
-    wire::icmp_repr i;
-    i.type = wire::icmp_echo_request;
-    i.rest = (uint32_t(id) << 16) | 1;
-    auto data = pattern(n);
-    i.payload = data;
-    frame_addrs w = a;
-    w.frag = 0;
-    return l3_payload(make_icmp_frame(w, i));
-}
-
-// What we sent, ARP left out (the neighbour entry ages during long waits).
-std::vector<parsed_frame> all_tx(tcp_fixture& f) {
-    f.net.flush();
-    std::vector<parsed_frame> out;
-    while (f.dev.tx_pending() > 0) {
-        pbuf_ptr p = f.dev.pop_tx();
-        parsed_frame fr = parse_frame(*p);
-        if (!fr.is_arp) {
-            out.push_back(std::move(fr));
-        }
-    }
-    return out;
-}
-
-uint64_t drops(tcp_fixture& f, drop_reason r) { return f.net.counters().drop(r); }
-unsigned queues(tcp_fixture& f) { return ipfrag_queue_count(*f.net.ipfrag); }
+std::vector<std::byte> echo_dgram(const frame_addrs&, uint16_t id, size_t n) { return frag::echo_dgram(id, n); }
 
 // 1000 bytes of ICMP echo data (1008 with the header) in three pieces.
 const std::vector<piece> three = {{0, 400, true}, {400, 400, true}, {800, 208, false}};
@@ -215,7 +158,7 @@ TEST_CASE("ipfrag: memory limits (ipfrag_high_thresh total, ipfrag_max_qbytes pe
     CHECK(ipfrag_mem(*f.net.ipfrag) == one);
 }
 
-TEST_CASE("ipfrag: a datagram over 65535 bytes (or one buffer) is dropped as too big") {
+TEST_CASE("ipfrag: a datagram over 65535 bytes is dropped as too big (ping of death)") {
     tcp_fixture f;
     auto d = echo_dgram(f.peer, 7, 1000);
     f.inject_raw(make_frag(f.peer, 0x400, wire::ipproto_icmp, d, three[0]));
@@ -227,11 +170,14 @@ TEST_CASE("ipfrag: a datagram over 65535 bytes (or one buffer) is dropped as too
     f.inject_raw(make_ipv4_frame(a, wire::ipproto_icmp, std::span(d).first(16)));
     CHECK(drops(f, drop_reason::ip_frag_too_big) == 2);  // it and the queue's first fragment
     CHECK(queues(f) == 0);
-    // Bigger than one buffer (test pool: 2048 bytes) but under 65535: also too big here.
+    // Bigger than one buffer (test pool: 2048 bytes) but under 65535: a
+    // queue in a large buffer, not a drop.
     a.ip_id = 0x401;
-    a.frag = uint16_t(2400 / 8);
+    a.frag = uint16_t(2400 / 8) | wire::ip_mf;
     f.inject_raw(make_ipv4_frame(a, wire::ipproto_icmp, std::span(d).first(16)));
-    CHECK(drops(f, drop_reason::ip_frag_too_big) == 3);
+    CHECK(drops(f, drop_reason::ip_frag_too_big) == 2);
+    CHECK(queues(f) == 1);
+    CHECK(large_free(f) == ipfrag_large_bufs - 1);
     CHECK(all_tx(f).empty());
 }
 
@@ -281,4 +227,21 @@ TEST_CASE("ipfrag: a TCP segment in three fragments reaches the connection, chec
         CHECK(pc.s.recv(got.data(), got.size()) == -EAGAIN);
     }
     pc.s.close();
+}
+
+TEST_CASE("ipfrag: expiry answers an ICMP echo with time exceeded, never an ICMP error (RFC 1122 §3.2.2)") {
+    tcp_fixture f;
+    auto echo = echo_dgram(f.peer, 7, 1000);
+    auto err = echo;
+    err[0] = std::byte(wire::icmp_dest_unreach);  // the checksum is not looked at before reassembly
+    f.inject_raw(make_frag(f.peer, 0x700, wire::ipproto_icmp, echo, three[0]));
+    f.inject_raw(make_frag(f.peer, 0x701, wire::ipproto_icmp, err, three[0]));
+    f.advance_ms(30000);
+    auto tx = all_tx(f);
+    REQUIRE(tx.size() == 1);
+    REQUIRE(tx[0].is_icmp);
+    CHECK(tx[0].icmp.type == wire::icmp_time_exceeded);
+    REQUIRE(tx[0].payload.size() == 28);
+    CHECK(wire::load16(tx[0].payload.data() + 4) == 0x700);
+    CHECK(queues(f) == 0);
 }
