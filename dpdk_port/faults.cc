@@ -150,6 +150,18 @@ pbuf* fault_netdev::copy_of(const pbuf* p) noexcept {
     return c;
 }
 
+// A tx frame's data is shared with the retransmit queue (the device gets a
+// clone): a fault that changes bytes works on a copy. Frees p; nullptr when
+// no buffer was left (counted).
+pbuf* fault_netdev::private_copy(lane& l, pbuf* p) noexcept {
+    pbuf* c = copy_of(p);
+    _pool.free(p);
+    if (c == nullptr) {
+        ++l.counters->copy_fail;
+    }
+    return c;
+}
+
 // tx: the frame's data is shared with the retransmit queue (the device gets
 // a clone), and the PMD would fill offloaded checksums after us. So corrupt
 // a private copy whose checksums are already final, with the offload flags
@@ -161,10 +173,8 @@ pbuf* fault_netdev::corrupt(lane& l, pbuf* p) noexcept {
     }
     pbuf* target = p;
     if (l.tx) {
-        target = copy_of(p);
-        _pool.free(p);
+        target = private_copy(l, p);
         if (target == nullptr) {
-            ++l.counters->copy_fail;
             return nullptr;
         }
         fault_finish_checksums(*target);
@@ -196,14 +206,9 @@ pbuf* fault_netdev::mark_ce(lane& l, pbuf* p) noexcept {
     if ((ecn != 1 && ecn != 2) || !chance(l, _spec.ce)) {
         return p;
     }
-    pbuf* target = p;
-    if (l.tx) {
-        target = copy_of(p);
-        _pool.free(p);
-        if (target == nullptr) {
-            ++l.counters->copy_fail;
-            return nullptr;
-        }
+    pbuf* target = l.tx ? private_copy(l, p) : p;
+    if (target == nullptr) {
+        return nullptr;
     }
     std::byte* ip = target->data + eth_hlen;
     const uint16_t old_word = load16(ip);

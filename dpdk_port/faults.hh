@@ -81,6 +81,7 @@ private:
     void admit(lane& l, pbuf* p, nsec_t now) noexcept;
     void release_stale(lane& l, nsec_t now) noexcept;
     pbuf* copy_of(const pbuf* p) noexcept;
+    pbuf* private_copy(lane& l, pbuf* p) noexcept;
     pbuf* corrupt(lane& l, pbuf* p) noexcept;
     pbuf* mark_ce(lane& l, pbuf* p) noexcept;
     void pump_tx(nsec_t now) noexcept;
