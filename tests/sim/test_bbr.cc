@@ -3,7 +3,6 @@
 // builds; through 10% random loss it keeps its rate where CUBIC's window
 // collapses; PROBE_RTT comes every 10 s and lasts 200 ms.
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -57,13 +56,6 @@ run_result run_one(const char* cc, const link_faults& lf, uint64_t bytes, uint64
     const bool ok = p.run_until(
         [&] {
             st.pump();
-            if (std::getenv("BBR_TRACE") && p.clk.now() >= next_sample) {
-                auto* tp = c.tp();
-                std::printf("t=%.3f cwnd=%u inflight=%u ca=%u pacing=%.1fMbit srtt=%.2fms minrtt=%.3fms out=%u lost=%u sacked=%u retr=%u rcvd=%llu\n",
-                            double(p.clk.now() - t0) / 1e9, tp->snd_cwnd, tp->packets_in_flight(), tp->icsk_ca_state,
-                            double(tp->sk_pacing_rate) * 8 / 1e6, (tp->srtt_us >> 3) / 1000.0, tp->rtt_min_us / 1000.0,
-                            tp->packets_out, tp->lost_out, tp->sacked_out, tp->retrans_out, (unsigned long long)st.received);
-            }
             if (p.clk.now() >= next_sample) {
                 const double srtt = double(c.tp()->srtt_us >> 3) / 1000.0;
                 sum += srtt;
