@@ -431,19 +431,12 @@ pbuf_ptr ip_defrag(stack& net, pbuf_ptr skb, wire::ipv4_repr& iph) {
             return {};
         }
     }
+    // A large queue copies the fragment into its buffer; a small one keeps
+    // the fragment's own buffer (charged at its truesize).
+    insert_result r;
+    uint32_t truesize = 0;
     if (q.large) {
-        switch (large_insert(q, off, end, skb->data + iph.header_len)) {
-        case insert_result::dup:
-            net.drop(drop_reason::ip_frag_dup);
-            return {};
-        case insert_result::overlap:
-            net.drop(drop_reason::ip_frag_overlap);
-            ipq_kill(t, q, drop_reason::ip_frag_overlap);
-            return {};
-        case insert_result::ok:
-            skb.reset();  // copied: consumed, not counted
-            break;
-        }
+        r = large_insert(q, off, end, skb->data + iph.header_len);
     } else {
         if (q.mem + skb->truesize > sc.ipfrag_max_qbytes) {
             net.drop(drop_reason::ip_frag_memory);
@@ -454,21 +447,23 @@ pbuf_ptr ip_defrag(stack& net, pbuf_ptr skb, wire::ipv4_repr& iph) {
         c.offset = off;
         c.end = end;
         c.ihl = iph.header_len;
-        const uint32_t truesize = skb->truesize;
-        switch (ipq_insert(q, std::move(skb))) {
-        case insert_result::dup:
-            net.drop(drop_reason::ip_frag_dup);  // skb freed by its handle going out of scope
-            return {};
-        case insert_result::overlap:
-            net.drop(drop_reason::ip_frag_overlap);
-            ipq_kill(t, q, drop_reason::ip_frag_overlap);
-            return {};
-        case insert_result::ok:
-            break;
-        }
-        q.mem += truesize;
-        t.mem += truesize;
+        truesize = skb->truesize;
+        r = ipq_insert(q, std::move(skb));
     }
+    switch (r) {
+    case insert_result::dup:
+        net.drop(drop_reason::ip_frag_dup);  // a fragment not taken is freed by its handle
+        return {};
+    case insert_result::overlap:
+        net.drop(drop_reason::ip_frag_overlap);
+        ipq_kill(t, q, drop_reason::ip_frag_overlap);
+        return {};
+    case insert_result::ok:
+        break;
+    }
+    skb.reset();        // a copied fragment is consumed (a kept one was moved)
+    q.mem += truesize;  // 0 for a copy into the large buffer (charged when it was taken)
+    t.mem += truesize;
     ++q.nfrags;
     q.meat += end - off;
     if (off == 0) {

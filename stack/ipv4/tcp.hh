@@ -66,6 +66,7 @@ void tcp_write_xmit(sock* sk, int nonagle);
 // Pacing (tcp_output.cc): whether the next segment must wait (arms the
 // pacing timer), and the pacing rate recomputed after an ACK.
 bool tcp_pacing_check(sock* sk);
+void tcp_pacing_timer(void* arg);
 void tcp_update_pacing_rate(sock* sk);
 void tcp_push_pending_frames(sock* sk);
 void tcp_send_ack(sock* sk);

@@ -240,6 +240,8 @@ void tcp_update_skb_after_send(sock* sk, uint32_t len) {
     tp->tcp_wstamp_ns += nsec_t(len_ns);
 }
 
+}  // namespace
+
 // The pacing timer (tcp_pace_kick -> tcp_tsq_write): retransmissions the
 // window allows first, then new data.
 void tcp_pacing_timer(void* arg) {
@@ -261,8 +263,6 @@ void tcp_pacing_timer(void* arg) {
     tcp_write_xmit(sk, tp->nonagle);
 }
 
-}  // namespace
-
 // True while the next segment must wait for its departure time; the pacing
 // timer is then armed for it.
 bool tcp_pacing_check(sock* sk) {
@@ -271,8 +271,6 @@ bool tcp_pacing_check(sock* sk) {
         return false;
     }
     if (!tp->pacing_timer.pending()) {
-        tp->pacing_timer.fn = tcp_pacing_timer;
-        tp->pacing_timer.arg = sk;
         sk->sk_net->hrtimers().start(&tp->pacing_timer, tp->tcp_wstamp_ns);
     }
     return true;

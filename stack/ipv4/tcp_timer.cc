@@ -304,6 +304,8 @@ void tcp_init_xmit_timers(sock* sk) {
     icsk->icsk_delack_timer.arg = sk;
     icsk->sk_timer.fn = tcp_keepalive_timer;
     icsk->sk_timer.arg = sk;
+    tcp_sk(sk)->pacing_timer.fn = tcp_pacing_timer;
+    tcp_sk(sk)->pacing_timer.arg = sk;
 }
 
 void tcp_clear_xmit_timers(sock* sk) {

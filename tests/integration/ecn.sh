@@ -34,20 +34,10 @@ counter() { awk -v k="$1" '$1 == k {print $2}' "$2" | tail -1; }
 tshark_count() { tshark -r "$1" -Y "$2" 2>/dev/null | wc -l; }
 
 # --- a bad value: one message naming the key, exit 1, before any attach
-for bad in 3 x -1; do
-    env DSHIM_TCP_ECN="$bad" "$DSHIM" $(dshim_args) -- /bin/true >"$WORK/bad.out" 2>&1
-    RC=$?
-    [ "$RC" = 1 ] && grep -q "DSHIM_TCP_ECN" "$WORK/bad.out" && [ "$(wc -l <"$WORK/bad.out")" = 1 ]
-    check "DSHIM_TCP_ECN=$bad is refused with one message naming the key" $? "rc=$RC $(cat "$WORK/bad.out")"
-done
+refuse_bad_values DSHIM_TCP_ECN 3 x -1
 
 # --- 1. download, CE marked on dshim's rx side
-ip netns exec "$NS" /usr/bin/python3 -m http.server 8080 --bind "$KIP" --directory "$WORK/www" \
-    >"$WORK/kserver.log" 2>&1 &
-KSERVER=$!
-PIDS+=("$KSERVER")
-wait_kernel_listen 8080 "$KSERVER"
-check "kernel http.server listens on $KIP:8080" $? "$(cat "$WORK/kserver.log")"
+start_kernel_http
 in_ns nstat -n >/dev/null 2>&1   # reset the namespace's history: later reads are deltas
 timeout 120 env DSHIM_TCP_ECN=1 DSHIM_FAULTS=ce=0.01,dir=rx,seed=5 DSHIM_EXIT_STATS=1 DSHIM_PCAP="$WORK/down.pcapng" \
     ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \
@@ -81,12 +71,7 @@ kill "$KSERVER" 2>/dev/null
 wait "$KSERVER" 2>/dev/null
 
 # --- 2. upload, CE marked on dshim's tx side; the kernel echoes ECE
-ip netns exec "$NS" socat -u "TCP-LISTEN:9000,bind=$KIP,reuseaddr" "CREATE:$WORK/got2.bin" \
-    >"$WORK/ksocat.log" 2>&1 &
-KSOCAT=$!
-PIDS+=("$KSOCAT")
-wait_kernel_listen 9000 "$KSOCAT"
-check "kernel socat listens on $KIP:9000" $? "$(cat "$WORK/ksocat.log")"
+start_kernel_sink 9000 "$WORK/got2.bin"
 # The pipe keeps the connection open 3 s after the data, for ss to look at.
 (cat "$WORK/up.bin"; sleep 3) | timeout 120 env DSHIM_TCP_ECN=1 DSHIM_FAULTS=ce=0.02,dir=tx,seed=9 \
     DSHIM_EXIT_STATS=1 DSHIM_PCAP="$WORK/up.pcapng" ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \

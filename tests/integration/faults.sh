@@ -24,20 +24,10 @@ WANT=$(sha "$WORK/www/big.bin")
 WANT_UP=$(sha "$WORK/up.bin")
 
 # --- a bad spec: one message naming the key, exit 1, before any attach
-for bad in "loss=1.5" "dir=sideways" "jitter=3" "delay_us=-1"; do
-    env DSHIM_FAULTS="$bad" "$DSHIM" $(dshim_args) -- /bin/true >"$WORK/bad.out" 2>&1
-    RC=$?
-    [ "$RC" = 1 ] && grep -q "DSHIM_FAULTS" "$WORK/bad.out" && [ "$(wc -l <"$WORK/bad.out")" = 1 ]
-    check "DSHIM_FAULTS=$bad is refused with one message naming the key" $? "rc=$RC $(cat "$WORK/bad.out")"
-done
+refuse_bad_values DSHIM_FAULTS "loss=1.5" "dir=sideways" "jitter=3" "delay_us=-1"
 
 # --- 1. download: curl under dshim <- kernel http.server
-ip netns exec "$NS" /usr/bin/python3 -m http.server 8080 --bind "$KIP" --directory "$WORK/www" \
-    >"$WORK/kserver.log" 2>&1 &
-KSERVER=$!
-PIDS+=("$KSERVER")
-wait_kernel_listen 8080 "$KSERVER"
-check "kernel http.server listens on $KIP:8080" $? "$(cat "$WORK/kserver.log")"
+start_kernel_http
 
 in_ns nstat -n >/dev/null 2>&1   # reset the namespace's history: later reads are deltas
 timeout 120 env DSHIM_FAULTS="$FAULTS" DSHIM_EXIT_STATS=1 ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \
@@ -82,12 +72,7 @@ kill "$KSERVER" 2>/dev/null
 wait "$KSERVER" 2>/dev/null
 
 # --- 2. upload: socat under dshim -> kernel socat
-ip netns exec "$NS" socat -u "TCP-LISTEN:9000,bind=$KIP,reuseaddr" "CREATE:$WORK/got2.bin" \
-    >"$WORK/ksocat.log" 2>&1 &
-KSOCAT=$!
-PIDS+=("$KSOCAT")
-wait_kernel_listen 9000 "$KSOCAT"
-check "kernel socat listens on $KIP:9000" $? "$(cat "$WORK/ksocat.log")"
+start_kernel_sink 9000 "$WORK/got2.bin"
 START=$(date +%s.%N)
 timeout 120 env DSHIM_FAULTS="$FAULTS" DSHIM_EXIT_STATS=1 ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \
     socat -u "OPEN:$WORK/up.bin" "TCP:$KIP:9000" >"$WORK/socat.out" 2>"$WORK/socat.err"

@@ -195,6 +195,41 @@ wait_kernel_listen() {
     return 1
 }
 
+# start_kernel_http: python's http.server in the namespace on $KIP:8080
+# serving $WORK/www; KSERVER is its pid (killed at cleanup, or by the test).
+start_kernel_http() {
+    ip netns exec "$NS" /usr/bin/python3 -m http.server 8080 --bind "$KIP" --directory "$WORK/www" \
+        >"$WORK/kserver.log" 2>&1 &
+    KSERVER=$!
+    PIDS+=("$KSERVER")
+    wait_kernel_listen 8080 "$KSERVER"
+    check "kernel http.server listens on $KIP:8080" $? "$(cat "$WORK/kserver.log")"
+}
+
+# start_kernel_sink PORT FILE: a kernel socat in the namespace that accepts
+# one connection on $KIP:PORT and writes what it receives to FILE; KSOCAT
+# is its pid.
+start_kernel_sink() {
+    ip netns exec "$NS" socat -u "TCP-LISTEN:$1,bind=$KIP,reuseaddr" "CREATE:$2" >"$WORK/ksocat.log" 2>&1 &
+    KSOCAT=$!
+    PIDS+=("$KSOCAT")
+    wait_kernel_listen "$1" "$KSOCAT"
+    check "kernel socat listens on $KIP:$1" $? "$(cat "$WORK/ksocat.log")"
+}
+
+# refuse_bad_values KEY VALUE...: each value of environment variable KEY
+# makes a dshim program exit 1 with one message naming KEY, before attaching.
+refuse_bad_values() {
+    local key=$1 bad rc
+    shift
+    for bad in "$@"; do
+        env "$key=$bad" "$DSHIM" $(dshim_args) -- /bin/true >"$WORK/bad.out" 2>&1
+        rc=$?
+        [ "$rc" = 1 ] && grep -q "$key" "$WORK/bad.out" && [ "$(wc -l <"$WORK/bad.out")" = 1 ]
+        check "$key=$bad is refused with one message naming the key" $? "rc=$rc $(cat "$WORK/bad.out")"
+    done
+}
+
 # wait_dshim_listen PID PORT: until the dshim process PID shows a LISTEN
 # socket on PORT in `dshim stat` (max ~10 s).
 wait_dshim_listen() {

@@ -21,12 +21,7 @@ echo "small file for the capture" >"$WORK/www/small.txt"
 WANT=$(sha "$WORK/www/big.bin")
 
 # --- 1. curl under dshim <- kernel http.server
-ip netns exec "$NS" /usr/bin/python3 -m http.server 8080 --bind "$KIP" --directory "$WORK/www" \
-    >"$WORK/kserver.log" 2>&1 &
-KSERVER=$!
-PIDS+=("$KSERVER")
-wait_kernel_listen 8080 "$KSERVER"
-check "kernel http.server listens on $KIP:8080" $? "$(cat "$WORK/kserver.log")"
+start_kernel_http
 
 timeout 60 env DSHIM_LOG=2 DSHIM_EXIT_STATS=1 ip netns exec "$NS" "$DSHIM" $(dshim_args) -- \
     curl -sS -o "$WORK/got1.bin" -w '%{http_code} %{size_download} %{time_total} %{speed_download}\n' \

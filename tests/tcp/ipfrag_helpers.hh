@@ -144,6 +144,23 @@ inline void check_echo_reply_dgram(const std::vector<std::byte>& reply, const st
     CHECK(std::equal(reply.begin() + 8, reply.end(), request.begin() + 8));
 }
 
+// The peer's next data segment carrying `payload` as one whole IPv4
+// datagram (IP header stripped), ready to be cut into fragments.
+inline std::vector<std::byte> peer_tcp_dgram(tcp_fixture& f, peer_conn& pc, const std::string& payload) {
+    auto th = pc.pseg(0, 0, wire::TCPF_ACK | wire::TCPF_PSH);
+    frame_addrs w = f.peer;
+    w.frag = 0;
+    return l3_payload(make_tcp_frame(w, th, std::as_bytes(std::span(payload.data(), payload.size()))));
+}
+
+// The connection's next read returns exactly `payload`.
+inline void check_read(peer_conn& pc, const std::string& payload) {
+    std::string got(payload.size() + 1000, '\0');
+    CHECK(pc.s.recv(got.data(), got.size()) == long(payload.size()));
+    got.resize(payload.size());
+    CHECK(got == payload);
+}
+
 inline uint64_t drops(tcp_fixture& f, drop_reason r) { return f.net.counters().drop(r); }
 inline unsigned queues(tcp_fixture& f) { return ipfrag_queue_count(*f.net.ipfrag); }
 inline unsigned large_free(tcp_fixture& f) { return ipfrag_large_free(*f.net.ipfrag); }

@@ -198,11 +198,8 @@ TEST_CASE("ipfrag: a TCP segment in three fragments reaches the connection, chec
     peer_conn pc(f, {.mss = 1460});
     pc.open();
     f.drain_tcp();
-    std::string payload = expected_peer_bytes(0, 1200);
-    auto th = pc.pseg(0, 0, wire::TCPF_ACK | wire::TCPF_PSH);
-    frame_addrs w = f.peer;
-    w.frag = 0;
-    auto dg = l3_payload(make_tcp_frame(w, th, std::as_bytes(std::span(payload.data(), payload.size()))));
+    const std::string payload = expected_peer_bytes(0, 1200);
+    auto dg = peer_tcp_dgram(f, pc, payload);
     const uint32_t n = uint32_t(dg.size());
     std::vector<piece> p = {{0, 512, true}, {512, 512, true}, {1024, n - 1024, false}};
     SECTION("good checksum: delivered and ACKed") {
@@ -211,10 +208,7 @@ TEST_CASE("ipfrag: a TCP segment in three fragments reaches the connection, chec
         f.inject_raw(make_frag(f.peer, 0x600, wire::ipproto_tcp, dg, p[1]));
         auto ack = f.expect_tcp(wire::TCPF_ACK);
         CHECK(ack.tcp.ack.v == pc.rcv0() + 1200);
-        std::string got(2000, '\0');
-        CHECK(pc.s.recv(got.data(), got.size()) == 1200);
-        got.resize(1200);
-        CHECK(got == payload);
+        check_read(pc, payload);
     }
     SECTION("a corrupted middle fragment fails the TCP checksum of the whole") {
         dg[600] ^= std::byte(0x55);

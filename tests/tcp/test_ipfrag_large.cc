@@ -211,20 +211,14 @@ TEST_CASE("ipfrag large: a TCP segment over one buffer (peer ignoring our MSS) i
     peer_conn pc(f, {.mss = 1460});
     pc.open();
     f.drain_tcp();
-    std::string payload = expected_peer_bytes(0, 8000);
-    auto th = pc.pseg(0, 0, wire::TCPF_ACK | wire::TCPF_PSH);
-    frame_addrs w = f.peer;
-    w.frag = 0;
-    auto dg = l3_payload(make_tcp_frame(w, th, std::as_bytes(std::span(payload.data(), payload.size()))));
+    const std::string payload = expected_peer_bytes(0, 8000);
+    const auto dg = peer_tcp_dgram(f, pc, payload);
     for (const piece& p : arrange(cut(uint32_t(dg.size())), order::reversed, 1)) {
         f.inject_raw(make_frag(f.peer, 0x1600, wire::ipproto_tcp, dg, p));
     }
     auto ack = f.expect_tcp(wire::TCPF_ACK);
     CHECK(ack.tcp.ack.v == pc.rcv0() + 8000);
-    std::string got(10000, '\0');
-    CHECK(pc.s.recv(got.data(), got.size()) == 8000);
-    got.resize(8000);
-    CHECK(got == payload);
+    check_read(pc, payload);
     CHECK(large_free(f) == ipfrag_large_bufs);  // read: the buffer is back
     pc.s.close();
 }
