@@ -355,3 +355,21 @@ TEST_CASE("r2: 15 retransmissions over 924.6 s, then ETIMEDOUT through recv, SO_
     }
     pc.s.close();
 }
+
+TEST_CASE("rto: a timestamp echo of the current millisecond is a 1 ms RTT sample, never 0 (Linux's tcp_rtt_tsopt_us)") {
+    tcp_fixture f;
+    peer_conn pc(f, {.ts = true, .rtt_ms = 5});
+    pc.open();
+    REQUIRE(pc.s.tp()->rtt_min_us == 5000);
+    REQUIRE(pc.send_bytes(500) == 500);
+    (void)next_tcp(f, TCPF_ACK | wire::TCPF_PSH);
+    // The RTO retransmits; the peer ACKs it within the same millisecond.
+    // The segment was retransmitted (Karn), so only the timestamp gives an
+    // RTT: the echo of the current TSval.
+    auto r = expect_at(f, 205, TCPF_ACK | wire::TCPF_PSH);
+    pc.note(r);
+    pc.ack(500);
+    CHECK(pc.s.tp()->rtt_min_us == 1000);
+    CHECK(pc.s.tp()->srtt_us != 0);
+    pc.s.close();
+}
